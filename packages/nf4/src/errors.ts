@@ -1,0 +1,23 @@
+/** Stable machine-readable codes for {@link Nf4Error}. */
+export type Nf4ErrorCode =
+  | 'INVALID_BLOCKSIZE'
+  | 'INVALID_SHAPE'
+  | 'INVALID_INPUT'
+  | 'INVALID_PACKED'
+  | 'INVALID_QUANT_TYPE'
+  | 'NON_FINITE'
+  | 'INVALID_CHECKPOINT';
+
+/**
+ * The one error class `@qlora/nf4` throws. Messages read
+ * `[@qlora/nf4] <what failed>: expected <x>, got <y>`.
+ */
+export class Nf4Error extends Error {
+  override readonly name = 'Nf4Error';
+  readonly code: Nf4ErrorCode;
+
+  constructor(code: Nf4ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`[@qlora/nf4] ${message}`, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,2 @@
+export type { Nf4ErrorCode } from './errors';
+export { Nf4Error } from './errors';

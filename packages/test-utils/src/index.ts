@@ -1,0 +1,1 @@
+export { fixturePath, hasSharedData, repoRoot, sharedDataPath } from './paths';
