@@ -1,0 +1,2 @@
+export { BenchCoreError } from './errors';
+export type * from './types';

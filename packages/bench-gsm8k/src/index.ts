@@ -1,0 +1,1 @@
+export { BenchGsm8kError } from './errors';

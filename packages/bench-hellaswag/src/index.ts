@@ -1,0 +1,1 @@
+export { BenchHellaswagError } from './errors';

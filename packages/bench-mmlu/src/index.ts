@@ -1,0 +1,1 @@
+export { BenchMmluError } from './errors';

@@ -1,0 +1,2 @@
+export { DatasetsError } from './errors';
+export type { Tokenizer } from './tokenizer';

@@ -1,0 +1,1 @@
+export { SafetensorsError } from './errors';
