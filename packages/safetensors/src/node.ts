@@ -1,0 +1,2 @@
+export type { SafetensorsDirReader, SafetensorsReader } from './fs';
+export { openSafetensors, openSafetensorsDir, writeSafetensors } from './fs';
