@@ -1,6 +1,11 @@
 /**
  * The tokenizer surface the data pipeline needs. `@qlora/trainer` implements it with
  * `@huggingface/tokenizers`; tests can implement it with anything.
+ *
+ * @example
+ * ```ts
+ * const ids = tokenizer.encode('Hello world'); // [1, 15043, 3186] with TinyLlama (BOS added)
+ * ```
  */
 export interface Tokenizer {
   /**
