@@ -1,4 +1,11 @@
-/** Stable machine-readable codes for {@link Nf4Error}. */
+/**
+ * Stable machine-readable codes for {@link Nf4Error}.
+ *
+ * @example
+ * ```ts
+ * if (error instanceof Nf4Error && error.code === 'INVALID_CHECKPOINT') skipLayer();
+ * ```
+ */
 export type Nf4ErrorCode =
   | 'INVALID_BLOCKSIZE'
   | 'INVALID_SHAPE'
@@ -10,7 +17,16 @@ export type Nf4ErrorCode =
 
 /**
  * The one error class `@qlora/nf4` throws. Messages read
- * `[@qlora/nf4] <what failed>: expected <x>, got <y>`.
+ * `[@qlora/nf4] <what failed>: expected <x>, got <y>`, then a hint where one helps.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   quantize4bit(new Float32Array(8), { blocksize: 48 });
+ * } catch (error) {
+ *   if (error instanceof Nf4Error) error.code; // 'INVALID_BLOCKSIZE'
+ * }
+ * ```
  */
 export class Nf4Error extends Error {
   override readonly name = 'Nf4Error';
