@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { qlora } from './_test-helpers';
+import { VERSION } from './_version';
+
+const COMMANDS = ['compare', 'inspect', 'quantize', 'experiment', 'eval', 'train', 'merge'];
+
+describe('qlora program', () => {
+  it('--help lists every command, the exit codes and examples', async () => {
+    const { status, stdout } = await qlora(['--help']);
+    expect(status).toBe(0);
+    for (const c of COMMANDS) expect(stdout).toMatch(new RegExp(`^ {2}${c}\\b`, 'm'));
+    expect(stdout).toContain(
+      'Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 input file invalid',
+    );
+    expect(stdout).toContain('$ qlora compare');
+  });
+
+  it('each command has help with examples', async () => {
+    for (const c of COMMANDS) {
+      const { status, stdout } = await qlora([c, '--help']);
+      expect(status).toBe(0);
+      expect(stdout).toContain(`Usage: qlora ${c}`);
+      expect(stdout).toContain(`Examples:\n  $ qlora ${c}`);
+    }
+  });
+
+  it('no arguments prints help; --version prints the version', async () => {
+    expect((await qlora([])).stdout).toContain('Usage: qlora');
+    const version = await qlora(['--version']);
+    expect(version).toMatchObject({ status: 0, stdout: `${VERSION}\n` });
+  });
+
+  it('an unknown command exits 2 with a suggestion on one line', async () => {
+    const { status, stderr } = await qlora(['compar']);
+    expect(status).toBe(2);
+    expect(stderr).toBe(
+      'qlora: error: unknown command \'compar\' (Did you mean compare?)\nhint: Run "qlora --help" or "qlora <command> --help" for usage.\n',
+    );
+  });
+
+  it('commands that need the trainer exit 4 with a clear message', async () => {
+    for (const argv of [
+      ['eval', 'model'],
+      ['train', 'model', '--data', 'a.json', '--out', 'o'],
+      ['merge', 'model', '--adapter', 'a', '--out', 'o'],
+    ]) {
+      const { status, stderr } = await qlora(argv);
+      expect(status).toBe(4);
+      expect(stderr).toMatch(
+        /^qlora: error: \[@qlora\/cli\] qlora \w+: expected an available command, got one not wired in @qlora\/cli yet/,
+      );
+    }
+    const json = await qlora(['train', 'model', '--data', 'a.json', '--out', 'o', '--json']);
+    expect(JSON.parse(json.stderr).error).toMatchObject({ code: 'NOT_AVAILABLE', exitCode: 4 });
+  });
+
+  it('invalid option values exit 2', async () => {
+    expect((await qlora(['quantize', 'm', '--out', 'o', '--quant-type', 'int4'])).status).toBe(2);
+    expect((await qlora(['quantize', 'm', '--out', 'o', '--blocksize', 'x'])).status).toBe(2);
+  });
+});
