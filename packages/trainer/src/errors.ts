@@ -1,6 +1,14 @@
 /**
  * The error class `@qlora/trainer` throws. Messages read
- * `[@qlora/trainer] <what failed>: expected <x>, got <y>`.
+ * `[@qlora/trainer] <what failed>: expected <x>, got <y>`, then a hint; `code` is stable
+ * (`E_BACKEND`, `E_CONFIG`, `E_CONFIG_UNSUPPORTED`, `E_MODEL_DIR`, `E_PICKLE`, `E_WEIGHT_MISSING`,
+ * `E_WEIGHT_SHAPE`, `E_TOKENIZER`, `E_NO_TOKENIZER`, `E_INPUT`, `E_ABORTED`, `E_LLAMA2C`).
+ *
+ * @example
+ * ```ts
+ * try { await loadModel('./gpt2'); }
+ * catch (e) { if (e instanceof TrainerError && e.code === 'E_CONFIG_UNSUPPORTED') console.error(e.message); }
+ * ```
  */
 export class TrainerError extends Error {
   override readonly name: string = 'TrainerError';

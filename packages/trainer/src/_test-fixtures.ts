@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { fixturePath } from '@qlora/test-utils';
+
+/** Reference data of one case made by tools/reference/llama_logits.py. */
+export interface ReferenceCase {
+  case: string;
+  inv_freq: number[];
+  max_length: number;
+  sequences: { input_ids: number[]; logits_offset: number; shape: number[] }[];
+  left_padded_batch?: {
+    input_ids: number[][];
+    attention_mask: number[][];
+    position_ids: number[][];
+    logits_offset: number;
+    shape: number[];
+  };
+  greedy?: { prompt: number[]; max_new_tokens: number; tokens: number[] }[];
+  batched_greedy?: {
+    input_ids: number[][];
+    attention_mask: number[][];
+    max_new_tokens: number;
+    tokens: number[][];
+  };
+  loglikelihoods?: {
+    context: number[];
+    continuation: number[];
+    logprob: number;
+    is_greedy: boolean;
+  }[];
+  tokenizer_cases?: {
+    text: string;
+    auto_ids: number[];
+    tokenizers_ids: number[];
+    auto_no_special: number[];
+    decoded_skip: string;
+  }[];
+  text_loglikelihoods?: {
+    context: string;
+    continuation: string;
+    context_ids: number[];
+    continuation_ids: number[];
+    logprob: number;
+    is_greedy: boolean;
+  }[];
+  generate_until?: {
+    context: string;
+    until: string[];
+    max_gen_toks: number;
+    tokens: number[];
+    text: string;
+    result: string;
+  }[];
+}
+
+export const REFERENCE_CASES = ['llama3-gqa-tied', 'mqa-untied', 'mha-headdim-llama3'] as const;
+
+export function readReference(name: string): {
+  ref: ReferenceCase;
+  logits: Float32Array;
+  dir: string;
+} {
+  const dir = fixturePath('trainer', name);
+  const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as ReferenceCase;
+  let logits = new Float32Array(0);
+  try {
+    const bytes = readFileSync(`${dir}/logits.bin`);
+    logits = new Float32Array(
+      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+    );
+  } catch {
+    // the tokenizer case has no logits
+  }
+  return { ref, logits, dir };
+}
+
+/** max |a − b| / max |b|. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < expected.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs((actual[i] as number) - (expected[i] as number)));
+    maxRef = Math.max(maxRef, Math.abs(expected[i] as number));
+  }
+  return maxDiff / maxRef;
+}
