@@ -1,0 +1,38 @@
+export type {
+  AdapterConfig,
+  AdapterConfigOptions,
+  AdapterTensor,
+  LoadedAdapter,
+} from './adapter';
+export {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  adapterConfig,
+  adapterConfigSchema,
+  adapterTensors,
+  applyAdapter,
+  formatAdapterConfig,
+  parseAdapterConfig,
+} from './adapter';
+export type { LoraErrorCode } from './errors';
+export { LoraError } from './errors';
+export type { InjectLoraOptions, LoraSettings, TrainableParameters } from './inject';
+export {
+  countParameters,
+  injectLora,
+  isTargetModule,
+  LLAMA_PROJECTIONS,
+  loraLayers,
+  loraSettingsOf,
+  removeLora,
+  setLoraTraining,
+  trainableVariables,
+} from './inject';
+export type { Linear, LoraTargetModel } from './linear';
+export type { LoraInit, LoraLinearOptions } from './lora-linear';
+export { LoraLinear, loraScaling } from './lora-linear';
+export type { MergeReport } from './merge';
+export { mergeAdapter, mergeAndUnload, unmergeAdapter } from './merge';
+export { Nf4Linear, nf4LinearFromBnbTensors } from './nf4-linear';
+export type { QuantizeProjectionsOptions, QuantizeReport, StateTensor } from './quantize';
+export { bnbQuantizationConfig, quantizedStateDict, quantizeProjections } from './quantize';
