@@ -2,7 +2,8 @@
  * The error class `@qlora/trainer` throws. Messages read
  * `[@qlora/trainer] <what failed>: expected <x>, got <y>`, then a hint; `code` is stable
  * (`E_BACKEND`, `E_CONFIG`, `E_CONFIG_UNSUPPORTED`, `E_MODEL_DIR`, `E_PICKLE`, `E_WEIGHT_MISSING`,
- * `E_WEIGHT_SHAPE`, `E_TOKENIZER`, `E_NO_TOKENIZER`, `E_INPUT`, `E_ABORTED`, `E_LLAMA2C`).
+ * `E_WEIGHT_SHAPE`, `E_TOKENIZER`, `E_NO_TOKENIZER`, `E_INPUT`, `E_ABORTED`, `E_LLAMA2C`, `E_OPTIMIZER`, `E_SCHEDULE`, `E_NONFINITE`,
+ * `E_CHECKPOINT`, `E_RUN_LOG`).
  *
  * @example
  * ```ts

@@ -28,4 +28,51 @@ export {
 } from './llama2c';
 export type { LoadedModel, LoadModelOptions } from './load-model';
 export { loadModel } from './load-model';
+export type { AdamWOptions } from './optim/adamw';
+export { AdamW } from './optim/adamw';
+export type { AdamW8bitOptions } from './optim/adamw-8bit';
+export { AdamW8bit } from './optim/adamw-8bit';
+export {
+  dequantizeBlockwise,
+  OPTIMIZER_BLOCKSIZE,
+  quantizeBlockwise,
+  signedDynamicMap,
+  unsignedDynamicMap,
+} from './optim/dynamic-map';
+export type { AccumulationMode, ClipResult, SkippedStep } from './optim/gradients';
+export {
+  clipGradNorm,
+  findNonFiniteGradients,
+  GradientAccumulator,
+  NonFiniteGuard,
+} from './optim/gradients';
+export type { ScheduleName, ScheduleOptions } from './optim/schedule';
+export { createSchedule, warmupStepsFromRatio } from './optim/schedule';
+export type {
+  NamedGradients,
+  NamedVariables,
+  Optimizer,
+  OptimizerState,
+  StateTensor,
+} from './optim/types';
 export { computeInverseFrequencies, rotaryTables } from './rope';
+export type {
+  CheckpointData,
+  CheckpointManifest,
+  CheckpointPhase,
+  FoundCheckpoint,
+  JsonValue,
+  LoadedCheckpoint,
+  WriteCheckpointOptions,
+} from './run/checkpoint';
+export {
+  findLatestCheckpoint,
+  loadCheckpoint,
+  pruneCheckpoints,
+  verifyCheckpoint,
+  writeCheckpoint,
+} from './run/checkpoint';
+export type { RngState } from './run/prng';
+export { Rng } from './run/prng';
+export type { StepLogContents, StepRecord } from './run/step-log';
+export { appendStepLog, readStepLog, repairStepLog } from './run/step-log';

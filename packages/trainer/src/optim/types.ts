@@ -1,0 +1,75 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The trainable parameters an optimizer updates, by name. The names key the gradients passed to
+ * `step` and the tensors of the state dict (use the names of the adapter's safetensors keys).
+ *
+ * @example
+ * ```ts
+ * const params: NamedVariables = { 'lora_A.weight': tf.variable(tf.zeros([16, 64])) };
+ * ```
+ */
+export type NamedVariables = Readonly<Record<string, tf.Variable>>;
+
+/**
+ * Gradients by parameter name (what `tf.variableGrads(...).grads` returns when the variables are
+ * named like the parameters, or any name → tensor record).
+ *
+ * @example
+ * ```ts
+ * const grads: NamedGradients = { 'lora_A.weight': tf.ones([16, 64]) };
+ * ```
+ */
+export type NamedGradients = Readonly<Record<string, tf.Tensor>>;
+
+/**
+ * One tensor of an optimizer state dict: plain typed arrays, ready for
+ * `writeSafetensors` (`dtype` is a safetensors dtype).
+ *
+ * @example
+ * ```ts
+ * const t: StateTensor = { dtype: 'F32', shape: [2], data: new Float32Array([0, 0]) };
+ * ```
+ */
+export type StateTensor =
+  | { dtype: 'F32'; shape: number[]; data: Float32Array }
+  | { dtype: 'U8'; shape: number[]; data: Uint8Array };
+
+/**
+ * A serializable optimizer state: the kind, the step count of every parameter and the state
+ * tensors, named `<param>.<state>` (AdamW: `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`;
+ * AdamW8bit: `state1`, `absmax1`, `state2`, `absmax2`, or `state1`/`state2` as F32 for
+ * parameters below `min8bitSize`, the bitsandbytes names).
+ *
+ * @example
+ * ```ts
+ * const state: OptimizerState = optimizer.stateDict();
+ * state.steps['lora_A.weight']; // 3
+ * ```
+ */
+export interface OptimizerState {
+  kind: 'adamw' | 'adamw8bit';
+  steps: Record<string, number>;
+  tensors: Record<string, StateTensor>;
+}
+
+/**
+ * What the trainer needs of an optimizer: a mutable learning rate (the schedule sets it before
+ * each step), one update from named gradients, and a state dict for checkpoints.
+ *
+ * @example
+ * ```ts
+ * const opt: Optimizer = new AdamW(params, { lr: 2e-4 });
+ * opt.lr = schedule(step);
+ * opt.step(grads);
+ * ```
+ */
+export interface Optimizer {
+  lr: number;
+  step(grads: NamedGradients): void;
+  stateDict(): OptimizerState;
+  loadStateDict(state: OptimizerState): void;
+  /** Bytes held by the optimizer state (not the parameters). */
+  stateBytes(): number;
+  dispose(): void;
+}
