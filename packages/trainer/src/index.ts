@@ -76,3 +76,7 @@ export type { RngState } from './run/prng';
 export { Rng } from './run/prng';
 export type { StepLogContents, StepRecord } from './run/step-log';
 export { appendStepLog, readStepLog, repairStepLog } from './run/step-log';
+export type { ProjectionFactory } from './llama-model';
+export type { ModelQuantization } from './load-model';
+export type { SavedModel, SaveModelOptions } from './save-model';
+export { saveModel, saveQuantized } from './save-model';

@@ -1,32 +1,9 @@
+import type { Linear } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
 
-/**
- * A bias-free linear projection `y = x Wᵀ`, the unit that LoRA wraps. Every projection of the
- * Llama model is one of these, held in a mutable field so an adapter can replace it.
- *
- * @example
- * ```ts
- * // A wrapper that doubles q_proj's output; LoRA wraps the same way.
- * model.mapProjections((base, _layer, field) =>
- *   field !== 'qProj' ? base : {
- *     name: base.name, inFeatures: base.inFeatures, outFeatures: base.outFeatures,
- *     apply: (x) => tf.mul(base.apply(x), 2),
- *     weights: () => base.weights(),
- *     dispose: () => base.dispose(),
- *   });
- * ```
- */
-export interface Linear {
-  /** The Hugging Face weight prefix, e.g. `model.layers.0.self_attn.q_proj`. */
-  readonly name: string;
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-  /** `[..., inFeatures]` → `[..., outFeatures]`. Synchronous, so it runs inside `tf.tidy`. */
-  apply(x: tf.Tensor): tf.Tensor;
-  /** Tensors by their Hugging Face name suffix (e.g. `weight`), for saving and counting. */
-  weights(): Record<string, tf.Tensor>;
-  dispose(): void;
-}
+// One definition of the projection interface, in @qlora/lora (LoRA and NF4 layers implement it);
+// re-exported here because every LlamaModel projection is one.
+export type { Linear } from '@qlora/lora';
 
 /**
  * A dense f32 linear layer with an `[out, in]` weight, as `nn.Linear(bias=False)` stores it.

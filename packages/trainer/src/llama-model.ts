@@ -110,6 +110,47 @@ const HF_PROJECTION_NAMES: Record<ProjectionName, string> = {
   downProj: 'mlp.down_proj',
 };
 
+/**
+ * Builds one projection from its Hugging Face name and `[out, in]` shape, or returns undefined
+ * to take the dense `<name>.weight` tensor (see {@link LlamaModel.fromTensors}).
+ *
+ * @example
+ * ```ts
+ * const fromNf4: ProjectionFactory = (name) => nf4.get(name); // prebuilt Nf4Linear layers
+ * ```
+ */
+export type ProjectionFactory = (name: string, shape: [number, number]) => Linear | undefined;
+
+/** The Hugging Face names and `[out, in]` shapes of the seven projections of every layer. */
+export function projectionShapes(config: LlamaConfig): Map<string, [number, number]> {
+  const { hiddenSize: h, intermediateSize: m, headDim: d } = config;
+  const qOut = config.numAttentionHeads * d;
+  const kvOut = config.numKeyValueHeads * d;
+  const shapes: Record<ProjectionName, [number, number]> = {
+    qProj: [qOut, h],
+    kProj: [kvOut, h],
+    vProj: [kvOut, h],
+    oProj: [h, qOut],
+    gateProj: [m, h],
+    upProj: [m, h],
+    downProj: [h, m],
+  };
+  const out = new Map<string, [number, number]>();
+  for (let i = 0; i < config.numHiddenLayers; i++) {
+    for (const field of PROJECTIONS) {
+      out.set(`model.layers.${i}.${HF_PROJECTION_NAMES[field]}`, shapes[field]);
+    }
+  }
+  return out;
+}
+
+const BYTES_PER_ELEMENT: Record<string, number> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  complex64: 8,
+};
+
 // Large and finite, so a fully masked row (a left-padding query) softmaxes to uniform, not NaN.
 const MASKED = -1e30;
 
@@ -162,6 +203,11 @@ export class LlamaModel implements LanguageModel {
   /** The output head; when embeddings are tied its weight is `embedTokens` itself. */
   lmHead: Linear;
   readonly inverseFrequencies: Float32Array;
+  /**
+   * The `config.json` object the model was loaded from (`loadModel` sets it), written back by
+   * `saveModel` / `saveQuantized`; null for a model built from tensors alone.
+   */
+  hfConfig: Record<string, unknown> | null = null;
 
   constructor(options: {
     config: LlamaConfig;
@@ -180,16 +226,20 @@ export class LlamaModel implements LanguageModel {
 
   /**
    * Builds the model from tensors named as in a Hugging Face checkpoint
-   * (`model.layers.0.self_attn.q_proj.weight`, …). Takes ownership of the tensors it uses.
+   * (`model.layers.0.self_attn.q_proj.weight`, …). Takes ownership of the tensors it uses and of
+   * the projections `projection` returns (e.g. prebuilt `Nf4Linear` layers); projections it
+   * leaves undefined become {@link DenseLinear} over `<name>.weight`.
    *
    * @example
    * ```ts
    * const model = LlamaModel.fromTensors(config, (name) => tensors.get(name));
+   * const qlora = LlamaModel.fromTensors(config, (name) => tensors.get(name), (name) => nf4.get(name));
    * ```
    */
   static fromTensors(
     config: LlamaConfig,
     get: (name: string) => tf.Tensor | undefined,
+    projection?: ProjectionFactory,
   ): LlamaModel {
     const take = (name: string, shape: number[]): tf.Tensor => {
       const tensor = get(name);
@@ -207,25 +257,27 @@ export class LlamaModel implements LanguageModel {
       }
       return tensor;
     };
-    const { hiddenSize: h, intermediateSize: m, headDim: d, vocabSize: v } = config;
-    const qOut = config.numAttentionHeads * d;
-    const kvOut = config.numKeyValueHeads * d;
-    const shapes: Record<ProjectionName, [number, number]> = {
-      qProj: [qOut, h],
-      kProj: [kvOut, h],
-      vProj: [kvOut, h],
-      oProj: [h, qOut],
-      gateProj: [m, h],
-      upProj: [m, h],
-      downProj: [h, m],
-    };
+    const { hiddenSize: h, vocabSize: v } = config;
+    const shapes = projectionShapes(config);
     const embedTokens = take('model.embed_tokens.weight', [v, h]) as tf.Tensor2D;
     const layers: LlamaLayer[] = [];
     for (let i = 0; i < config.numHiddenLayers; i++) {
       const prefix = `model.layers.${i}.`;
       const linear = (field: ProjectionName): Linear => {
         const name = `${prefix}${HF_PROJECTION_NAMES[field]}`;
-        return new DenseLinear(name, take(`${name}.weight`, shapes[field]) as tf.Tensor2D);
+        const shape = shapes.get(name) as [number, number];
+        const built = projection?.(name, shape);
+        if (built === undefined) {
+          return new DenseLinear(name, take(`${name}.weight`, shape) as tf.Tensor2D);
+        }
+        if (built.outFeatures !== shape[0] || built.inFeatures !== shape[1]) {
+          built.dispose();
+          throw new TrainerError(
+            'E_WEIGHT_SHAPE',
+            `wrong weight shape for ${name}.weight: expected [${shape.join(', ')}], got [${built.outFeatures}, ${built.inFeatures}]`,
+          );
+        }
+        return built;
       };
       layers.push({
         inputLayernorm: take(`${prefix}input_layernorm.weight`, [h]) as tf.Tensor1D,
@@ -596,8 +648,45 @@ export class LlamaModel implements LanguageModel {
     return this.tokenizer;
   }
 
-  /** Releases every weight (tied embeddings once). */
+  /**
+   * Bytes of backend memory held by the weights {@link LlamaModel.namedWeights} lists (tied
+   * embeddings once; 4-bit projections count their packed words and absmax). LoRA adapter
+   * variables are not included.
+   *
+   * @example
+   * ```ts
+   * model.weightBytes(); // 4 × parameters dense; ≈ 0.5 B per projection parameter in NF4
+   * ```
+   */
+  weightBytes(): number {
+    let bytes = 0;
+    for (const tensor of new Set(this.namedWeights().values())) {
+      bytes += tensor.size * (BYTES_PER_ELEMENT[tensor.dtype] ?? 4);
+    }
+    return bytes;
+  }
+
+  /**
+   * Releases every weight: each projection through its own `dispose()` (so a LoRA layer frees
+   * its A/B variables and its base, an NF4 layer its packed codes), then the embeddings, norms
+   * and head (tied embeddings once). The model is unusable afterwards.
+   *
+   * @example
+   * ```ts
+   * const before = tf.memory().numTensors;
+   * const { model } = await loadModel('./model');
+   * model.dispose(); // tf.memory().numTensors === before
+   * ```
+   */
   dispose(): void {
-    for (const tensor of new Set(this.namedWeights().values())) tensor.dispose();
+    for (const layer of this.layers) {
+      for (const field of PROJECTIONS) layer[field].dispose();
+      layer.inputLayernorm.dispose();
+      layer.postAttentionLayernorm.dispose();
+    }
+    // Disposing twice is a no-op in tfjs, so a head tied to the embeddings is safe here.
+    this.lmHead.dispose();
+    this.embedTokens.dispose();
+    this.norm.dispose();
   }
 }
