@@ -14,6 +14,7 @@ export type {
   ForwardOptions,
   GreedyOptions,
   LlamaLayer,
+  ProjectionFactory,
   ProjectionName,
   TokenBatch,
 } from './llama-model';
@@ -26,7 +27,7 @@ export {
   parseLlama2cHeader,
   parseLlama2cTokenizer,
 } from './llama2c';
-export type { LoadedModel, LoadModelOptions } from './load-model';
+export type { LoadedModel, LoadModelOptions, ModelQuantization } from './load-model';
 export { loadModel } from './load-model';
 export type { AdamWOptions } from './optim/adamw';
 export { AdamW } from './optim/adamw';
@@ -76,7 +77,5 @@ export type { RngState } from './run/prng';
 export { Rng } from './run/prng';
 export type { StepLogContents, StepRecord } from './run/step-log';
 export { appendStepLog, readStepLog, repairStepLog } from './run/step-log';
-export type { ProjectionFactory } from './llama-model';
-export type { ModelQuantization } from './load-model';
 export type { SavedModel, SaveModelOptions } from './save-model';
 export { saveModel, saveQuantized } from './save-model';
