@@ -3,7 +3,7 @@
  * `[@qlora/trainer] <what failed>: expected <x>, got <y>`, then a hint; `code` is stable
  * (`E_BACKEND`, `E_CONFIG`, `E_CONFIG_UNSUPPORTED`, `E_MODEL_DIR`, `E_PICKLE`, `E_WEIGHT_MISSING`,
  * `E_WEIGHT_SHAPE`, `E_TOKENIZER`, `E_NO_TOKENIZER`, `E_INPUT`, `E_ABORTED`, `E_LLAMA2C`, `E_OPTIMIZER`, `E_SCHEDULE`, `E_NONFINITE`,
- * `E_CHECKPOINT`, `E_RUN_LOG`, `E_WEIGHT_DTYPE`, `E_QUANTIZATION`, `E_QUANTIZED_WEIGHTS`, `E_SAVE`).
+ * `E_CHECKPOINT`, `E_RUN_LOG`, `E_TRAIN_CONFIG`, `E_RESUME`, `E_WEIGHT_DTYPE`, `E_QUANTIZATION`, `E_QUANTIZED_WEIGHTS`, `E_SAVE`).
  *
  * @example
  * ```ts

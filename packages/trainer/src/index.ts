@@ -1,7 +1,10 @@
 export type { BackendAttempt, BackendName, BackendReport, InitBackendOptions } from './backend';
 export { initBackend } from './backend';
+export type { LossGradientOptions, LossGradients } from './checkpointing';
+export { lossGradients } from './checkpointing';
 export type { Llama3RopeScaling, LlamaConfig } from './config';
 export { parseLlamaConfig } from './config';
+export { ensureGradients } from './ensure-gradients';
 export { TrainerError } from './errors';
 export type { HfTokenizerOptions } from './hf-tokenizer';
 export { HfTokenizer } from './hf-tokenizer';
@@ -29,6 +32,8 @@ export {
 } from './llama2c';
 export type { LoadedModel, LoadModelOptions, ModelQuantization } from './load-model';
 export { loadModel } from './load-model';
+export type { CausalLmLossOptions } from './loss';
+export { causalLmLoss } from './loss';
 export type { AdamWOptions } from './optim/adamw';
 export { AdamW } from './optim/adamw';
 export type { AdamW8bitOptions } from './optim/adamw-8bit';
@@ -56,6 +61,8 @@ export type {
   OptimizerState,
   StateTensor,
 } from './optim/types';
+export type { TrainPresetName } from './presets';
+export { TRAIN_PRESETS, trainPreset } from './presets';
 export { computeInverseFrequencies, rotaryTables } from './rope';
 export type {
   CheckpointData,
@@ -79,3 +86,11 @@ export type { StepLogContents, StepRecord } from './run/step-log';
 export { appendStepLog, readStepLog, repairStepLog } from './run/step-log';
 export type { SavedModel, SaveModelOptions } from './save-model';
 export { saveModel, saveQuantized } from './save-model';
+export type {
+  TrainConfig,
+  TrainDataset,
+  TrainOptions,
+  TrainProgress,
+  TrainResult,
+} from './train';
+export { train } from './train';
