@@ -1,0 +1,164 @@
+"""PyTorch side of the GPU-host benchmark (run by tools/gpu/run-on-gpu.sh).
+
+Makes a Llama-3.2-1B-shaped random LlamaForCausalLM with transformers, saves it in bf16 (as Meta
+ships it) with save_pretrained, times forward passes of B x T tokens in strict fp32 (TF32 off) and
+in bf16 (median of several after warm-up, torch.cuda.synchronize around each), and writes the
+fp32 last-position logits of the first rows of the benchmark ids for the Node side to compare.
+
+  python3 tools/gpu/torch_bench.py --model-dir /tmp/llama1b --json $OUT/torch.json --ref /tmp/llama1b-ref.bin
+  python3 tools/gpu/torch_bench.py --load-rss /tmp/llama1b   # peak host RSS of from_pretrained (f32, CPU)
+"""
+
+import argparse
+import inspect
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import transformers
+from transformers import LlamaConfig, LlamaForCausalLM
+
+# Llama 3.2 1B (meta-llama/Llama-3.2-1B config.json).
+LLAMA3_ROPE = {
+    "rope_type": "llama3",
+    "factor": 32.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+}
+
+
+def llama_1b_config() -> LlamaConfig:
+    kwargs = dict(
+        hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+        num_key_value_heads=8, head_dim=64, vocab_size=128256, max_position_embeddings=131072,
+        rms_norm_eps=1e-5, tie_word_embeddings=True, bos_token_id=128000, eos_token_id=128001,
+        attention_bias=False, mlp_bias=False, hidden_act="silu",
+    )
+    if "rope_parameters" in inspect.signature(LlamaConfig.__init__).parameters:
+        kwargs["rope_parameters"] = {**LLAMA3_ROPE, "rope_theta": 500000.0}
+    else:
+        kwargs["rope_theta"] = 500000.0
+        kwargs["rope_scaling"] = LLAMA3_ROPE
+    return LlamaConfig(**kwargs)
+
+
+def bench_ids(batch: int, seq: int, vocab: int) -> torch.Tensor:
+    """The ids tools/gpu/gpu-bench.ts uses too."""
+    rows = [[(b * 7919 + t * 104729 + 12345) % vocab for t in range(seq)] for b in range(batch)]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def time_forward(model, ids, logits_to_keep: int, warmup: int, iters: int) -> dict:
+    def once() -> float:
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = model(input_ids=ids, logits_to_keep=logits_to_keep, use_cache=False)
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        del out
+        return seconds
+
+    for _ in range(warmup):
+        once()
+    samples = sorted(once() for _ in range(iters))
+    median = statistics.median(samples)
+    return {"samples": samples, "medianSeconds": median, "tokensPerSecond": ids.numel() / median}
+
+
+def bench(args) -> None:
+    results = {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": sys.version.split()[0],
+        "gpu": torch.cuda.get_device_name(0),
+        "batch": args.batch,
+        "seq": args.seq,
+    }
+
+    def save():
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+    config = llama_1b_config()
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    with torch.device("cuda"):
+        model = LlamaForCausalLM(config)
+    # Round the weights to bf16 once (as Meta ships them); the fp32 runs and the Node side then
+    # read the same numbers from the saved file.
+    model = model.to(torch.bfloat16)
+    model.save_pretrained(args.model_dir, safe_serialization=True)
+    results["saveSeconds"] = time.perf_counter() - start
+    results["parameters"] = sum(p.numel() for p in model.parameters())
+    results["files"] = sorted(os.listdir(args.model_dir))
+    results["attnImplementation"] = model.config._attn_implementation
+    save()
+    print(f"[torch] saved {results['parameters'] / 1e9:.3f} B parameters in bf16 to {args.model_dir} "
+          f"({results['files']}) in {results['saveSeconds']:.1f} s", flush=True)
+
+    ids = bench_ids(args.batch, args.seq, config.vocab_size).cuda()
+    # Reload the saved folder in float32 rather than calling model.float(): model.to(bfloat16)
+    # also rounded the rotary inv_freq buffer to bf16, and .float() does not undo that (it moved
+    # the last-position logits by 4e-2 relative in the first run). from_pretrained recomputes it.
+    del model
+    torch.cuda.empty_cache()
+    model = LlamaForCausalLM.from_pretrained(args.model_dir, dtype=torch.float32).cuda()
+    rotary = getattr(model.model, "rotary_emb", None)
+    results["invFreqDtype"] = str(getattr(rotary, "inv_freq", torch.empty(0)).dtype)
+    model.eval()
+    with torch.inference_mode():
+        # strict fp32: no TF32 anywhere
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+        ref = model(input_ids=ids[: args.ref_rows], logits_to_keep=1, use_cache=False).logits
+        ref.float().cpu().numpy().astype("<f4").tofile(args.ref)
+        for name, keep in (("LastOnly", 1), ("Full", 0)):
+            results[f"fp32{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
+            save()
+            print(f"[torch] fp32 strict, {name}: {results[f'fp32{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
+        model = model.to(torch.bfloat16)
+        for name, keep in (("LastOnly", 1), ("Full", 0)):
+            results[f"bf16{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
+            save()
+            print(f"[torch] bf16, {name}: {results[f'bf16{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
+    results["cudaMaxAllocatedMiB"] = torch.cuda.max_memory_allocated() / 2**20
+    save()
+
+
+def load_rss(model_dir: str) -> None:
+    """Peak host RSS of transformers loading the same folder in float32 on the CPU."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peakRssMiB": peak, "rssBeforeLoadMiB": before, "seconds": seconds,
+                      "parameters": sum(p.numel() for p in model.parameters())}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model-dir", default="/tmp/llama1b")
+    parser.add_argument("--json", default="torch.json")
+    parser.add_argument("--ref", default="/tmp/llama1b-ref.bin")
+    parser.add_argument("--ref-rows", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--load-rss")
+    args = parser.parse_args()
+    if args.load_rss:
+        load_rss(args.load_rss)
+    else:
+        bench(args)
+
+
+if __name__ == "__main__":
+    main()
