@@ -4,7 +4,7 @@ import { fixturePath } from '@qlora/test-utils';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
-import { DenseWeightLinear } from './_dense-linear';
+import { DenseLinear } from './dense-linear';
 import type { Linear, LoraTargetModel } from './linear';
 
 export async function useCpu(): Promise<void> {
@@ -55,7 +55,7 @@ export class ToyModel implements LoraTargetModel {
       for (const [field, [out, inF]] of Object.entries(shapes)) {
         const name = `model.layers.${i}.${field}`;
         const w = tf.tensor2d(randomFloats(out * inF, seed++, 1 / Math.sqrt(inF)), [out, inF]);
-        layer[field] = new DenseWeightLinear(name, w);
+        layer[field] = new DenseLinear(name, w);
       }
       this.layers.push(layer);
     }

@@ -14,6 +14,7 @@ export {
   formatAdapterConfig,
   parseAdapterConfig,
 } from './adapter';
+export { DenseLinear } from './dense-linear';
 export type { LoraErrorCode } from './errors';
 export { LoraError } from './errors';
 export type { InjectLoraOptions, LoraSettings, TrainableParameters } from './inject';

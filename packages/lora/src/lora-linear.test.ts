@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fixturePath } from '@qlora/test-utils';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DenseWeightLinear } from './_dense-linear';
 import { f32, randomFloats, readFixtureSafetensors, relativeError, useCpu } from './_test-helpers';
+import { DenseLinear } from './dense-linear';
 import { LoraLinear, loraScaling } from './lora-linear';
 
 beforeAll(useCpu);
@@ -27,10 +27,7 @@ const tensors = readFixtureSafetensors('layer.safetensors');
 
 function peftLayer(name: string): { lora: LoraLinear; x: tf.Tensor; c: LayerCase } {
   const c = meta[name] as LayerCase;
-  const base = new DenseWeightLinear(
-    'proj',
-    tf.tensor2d(f32(tensors[`${name}.weight`]), [c.out, c.in]),
-  );
+  const base = new DenseLinear('proj', tf.tensor2d(f32(tensors[`${name}.weight`]), [c.out, c.in]));
   const lora = new LoraLinear(base, { r: c.r, alpha: c.lora_alpha, useRslora: c.use_rslora });
   lora.loraA.assign(tf.tensor2d(f32(tensors[`${name}.lora_A`]), [c.r, c.in]));
   lora.loraB.assign(tf.tensor2d(f32(tensors[`${name}.lora_B`]), [c.out, c.r]));
@@ -67,7 +64,7 @@ describe('LoraLinear against PEFT 0.21 (layer.safetensors, tools/reference/peft_
 
 describe('LoraLinear initialisation and dropout', () => {
   const base = () =>
-    new DenseWeightLinear('model.layers.3.mlp.down_proj', tf.zeros([40, 256]) as tf.Tensor2D);
+    new DenseLinear('model.layers.3.mlp.down_proj', tf.zeros([40, 256]) as tf.Tensor2D);
 
   it('kaiming-uniform A within ±1/√in, B zero, seeded and reproducible', () => {
     const one = new LoraLinear(base(), { r: 16, alpha: 16, seed: 3407 });
@@ -124,6 +121,24 @@ describe('LoraLinear initialisation and dropout', () => {
     tf.dispose(x);
     l.dispose();
     replay.dispose();
+  });
+
+  it('dropoutState/restoreDropoutState replay the same masks', () => {
+    const l = new LoraLinear(base(), { r: 4, alpha: 4, dropout: 0.5, init: false, seed: 2 });
+    const x = tf.tensor2d(randomFloats(6 * 256, 3), [6, 256]);
+    l.training = true;
+    expect(l.dropoutState()).toBe(0);
+    const first = Array.from(l.apply(x).dataSync());
+    const second = Array.from(l.apply(x).dataSync());
+    expect(l.dropoutState()).toBe(2);
+    l.restoreDropoutState(1);
+    expect(Array.from(l.apply(x).dataSync())).toEqual(second);
+    l.restoreDropoutState(0);
+    expect(Array.from(l.apply(x).dataSync())).toEqual(first);
+    expect(() => l.restoreDropoutState(-1)).toThrow(/expected a non-negative integer/);
+    expect(() => l.restoreDropoutState(1.5)).toThrow(/expected a non-negative integer/);
+    tf.dispose(x);
+    l.dispose();
   });
 
   it('rejects invalid options with LoraError', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DenseWeightLinear, denseWeightOf } from './_dense-linear';
 import { deriveSeed, normalArray, uniformArray } from './_prng';
+import { DenseLinear, denseWeightOf } from './dense-linear';
 import { LoraError } from './errors';
 import type { Linear } from './linear';
 import { Nf4Linear } from './nf4-linear';
@@ -167,6 +167,42 @@ export class LoraLinear implements Linear {
   }
 
   /**
+   * Where this layer's dropout stream stands: the number of training forwards that have drawn a
+   * mask so far. Each mask's seed is derived from the layer's seed, name and this count, so
+   * saving it and later passing it to {@link LoraLinear.restoreDropoutState} replays the same
+   * masks (gradient checkpointing's recomputation, a resumed training run).
+   *
+   * @example
+   * ```ts
+   * const state = lora.dropoutState(); // e.g. 0
+   * lora.apply(x); // training with dropout > 0: draws mask #0
+   * lora.restoreDropoutState(state);
+   * lora.apply(x); // the same mask again
+   * ```
+   */
+  dropoutState(): number {
+    return this.dropoutCalls;
+  }
+
+  /**
+   * Rewinds or advances the dropout stream to a count from {@link LoraLinear.dropoutState}.
+   *
+   * @example
+   * ```ts
+   * lora.restoreDropoutState(0); // the next training forward draws the first mask again
+   * ```
+   */
+  restoreDropoutState(state: number): void {
+    if (!(Number.isSafeInteger(state) && state >= 0)) {
+      throw new LoraError(
+        'E_OPTIONS',
+        `dropout state of ${this.name}: expected a non-negative integer from dropoutState(), got ${state}`,
+      );
+    }
+    this.dropoutCalls = state;
+  }
+
+  /**
    * `ΔW = s · B·A`, `[out, in]` f32. The caller disposes it.
    *
    * @example
@@ -213,7 +249,7 @@ export class LoraLinear implements Linear {
     }
     delta.dispose();
     this.mergedFrom = this.base;
-    this.base = new DenseWeightLinear(this.name, weight);
+    this.base = new DenseLinear(this.name, weight);
     if (!(this.mergedFrom instanceof Nf4Linear)) {
       // A dense base is replaced, as PEFT updates W in place; unmerge subtracts ΔW again.
       this.mergedFrom.dispose();
@@ -240,7 +276,7 @@ export class LoraLinear implements Linear {
       const delta = this.deltaWeight();
       const weight = tf.sub(denseWeightOf(merged) as tf.Tensor2D, delta) as tf.Tensor2D;
       delta.dispose();
-      this.base = new DenseWeightLinear(this.name, weight);
+      this.base = new DenseLinear(this.name, weight);
     }
     merged.dispose();
     this.mergedFrom = null;

@@ -1,7 +1,7 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { parseSafetensors } from '@qlora/safetensors';
-import { writeSafetensors } from '@qlora/safetensors/node';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseSafetensors, type TensorEntry } from '@qlora/safetensors';
+import { writeFileAtomic, writeSafetensors } from '@qlora/safetensors/node';
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -16,21 +16,12 @@ import { LoraError } from './errors';
 import type { LoraTargetModel } from './linear';
 
 async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   try {
-    const handle = await open(temp, 'wx');
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
+    await writeFileAtomic(path, text);
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw new LoraError('E_IO', `cannot write ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    // Report the file-system failure itself (the SafetensorsError wrapping it is about another package).
+    const cause = ((error as Error).cause ?? error) as Error;
+    throw new LoraError('E_IO', `cannot write ${path}: ${cause.message}`, { cause: error });
   }
 }
 
@@ -103,8 +94,18 @@ export async function loadAdapter(
     );
   }
   const bytes = await read(ADAPTER_WEIGHTS_FILE);
-  const { tensors } = parseSafetensors(
-    new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-  );
+  let tensors: Record<string, TensorEntry>;
+  try {
+    ({ tensors } = parseSafetensors(
+      new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    ));
+  } catch (error) {
+    // One error class per package: a corrupt weights file is an adapter-weights error.
+    throw new LoraError(
+      'E_ADAPTER_WEIGHTS',
+      `${join(dir, ADAPTER_WEIGHTS_FILE)}: expected a valid safetensors file, got ${(error as Error).message.replace('[@qlora/safetensors] ', '')}`,
+      { cause: error },
+    );
+  }
   return applyAdapter(model, configJson, tensors, options);
 }

@@ -1,6 +1,6 @@
 import { type QuantType, quantize4bit } from '@qlora/nf4';
 import type * as tf from '@tensorflow/tfjs-core';
-import { denseWeightOf } from './_dense-linear';
+import { denseWeightOf } from './dense-linear';
 import { LoraError } from './errors';
 import { projectionsOf } from './inject';
 import type { Linear, LoraTargetModel } from './linear';

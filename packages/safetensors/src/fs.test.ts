@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fixturePath } from '@qlora/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsError } from './errors';
-import { openSafetensors, openSafetensorsDir, writeSafetensors } from './fs';
+import { openSafetensors, openSafetensorsDir, writeFileAtomic, writeSafetensors } from './fs';
 import { parseSafetensors } from './parse';
 import { serializeSafetensors } from './serialize';
 
@@ -194,5 +194,25 @@ describe('writeSafetensors', () => {
       writeSafetensors(join(work, 'no', 'such', 'dir', 'm.safetensors'), tensors),
     );
     expect(error.code).toBe('IO');
+  });
+});
+
+describe('writeFileAtomic', () => {
+  it('writes text as UTF-8 and bytes as given, replacing the file and leaving no temp file', async () => {
+    const dir = join(work, 'atomic');
+    await mkdir(dir);
+    const path = join(dir, 'config.json');
+    await writeFileAtomic(path, 'first');
+    await writeFileAtomic(path, '{"é": 1}\n');
+    expect(await readFile(path, 'utf8')).toBe('{"é": 1}\n');
+    await writeFileAtomic(join(dir, 'b.bin'), new Uint8Array([0, 255, 7]));
+    expect(new Uint8Array(await readFile(join(dir, 'b.bin')))).toEqual(new Uint8Array([0, 255, 7]));
+    expect((await readdir(dir)).sort()).toEqual(['b.bin', 'config.json']);
+  });
+
+  it('fails with IO, the cause attached, in a missing directory', async () => {
+    const error = await rejection(writeFileAtomic(join(work, 'no', 'such', 'x.json'), '{}'));
+    expect(error.code).toBe('IO');
+    expect((error.cause as NodeJS.ErrnoException).code).toBe('ENOENT');
   });
 });

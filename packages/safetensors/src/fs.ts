@@ -376,13 +376,7 @@ export async function writeSafetensors(
   const layout = layoutSafetensors(tensors, metadata);
   const chunks = [layout.prefix, ...layout.ordered.map((t) => t.bytes)];
   const lengths = chunks.map((c) => c.byteLength);
-  const temp = join(
-    dirname(path),
-    `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`,
-  );
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(temp, 'wx');
+  await replaceFileAtomic(path, async (handle) => {
     let position = 0;
     for (const [i, chunk] of chunks.entries()) {
       // A buffer detached (transferred) while we awaited would silently write 0 bytes.
@@ -405,6 +399,41 @@ export async function writeSafetensors(
       }
       position += chunk.byteLength;
     }
+  });
+}
+
+/**
+ * Writes a file atomically, as {@link writeSafetensors} does: `data` (a string is written as
+ * UTF-8) goes to a temporary file in the same directory, is fsynced, and the temporary file is
+ * renamed over `path`. If anything fails, the temporary file is removed, an existing file at
+ * `path` is left untouched, and a {@link SafetensorsError} with code `IO` is thrown (the
+ * underlying error is its `cause`).
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic('out/adapter/adapter_config.json', `${JSON.stringify(config, null, 2)}\n`);
+ * await writeFileAtomic('out/tokens.bin', new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await replaceFileAtomic(path, async (handle) => {
+    await handle.writeFile(data);
+  });
+}
+
+/** Temp file beside `path`, filled by `write`, fsynced, renamed over `path`; the rename made durable. */
+async function replaceFileAtomic(
+  path: string,
+  write: (handle: FileHandle) => Promise<void>,
+): Promise<void> {
+  const temp = join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`,
+  );
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temp, 'wx');
+    await write(handle);
     await handle.sync();
     await handle.close();
     handle = undefined;

@@ -1,2 +1,2 @@
 export type { SafetensorsDirReader, SafetensorsReader } from './fs';
-export { openSafetensors, openSafetensorsDir, writeSafetensors } from './fs';
+export { openSafetensors, openSafetensorsDir, writeFileAtomic, writeSafetensors } from './fs';

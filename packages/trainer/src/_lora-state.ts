@@ -2,21 +2,17 @@ import { type LoraLinear, loraLayers } from '@qlora/lora';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LlamaModel } from './llama-model';
 
-// LoraLinear draws a fresh dropout seed per training forward from a private call counter
-// (`dropoutCalls`). Gradient checkpointing must recompute a layer with the masks of its first
-// forward, and a resumed run must continue the counters, so the trainer reads and restores them.
-// (@qlora/lora has no public accessor; this is the one place that reaches into it.)
-interface DropoutCounter {
-  dropoutCalls: number;
-}
+// LoraLinear draws a fresh dropout seed per training forward from a per-layer call counter.
+// Gradient checkpointing must recompute a layer with the masks of its first forward, and a
+// resumed run must continue the counters, so the trainer saves and restores them (in layer order).
 
 export function dropoutCounters(layers: readonly LoraLinear[]): number[] {
-  return layers.map((l) => (l as unknown as DropoutCounter).dropoutCalls ?? 0);
+  return layers.map((l) => l.dropoutState());
 }
 
 export function restoreDropoutCounters(layers: readonly LoraLinear[], counters: readonly number[]) {
   layers.forEach((l, i) => {
-    (l as unknown as DropoutCounter).dropoutCalls = counters[i] ?? 0;
+    l.restoreDropoutState(counters[i] ?? 0);
   });
 }
 

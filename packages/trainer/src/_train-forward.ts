@@ -1,15 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { attentionInputs, decoderLayerForward, headLogits } from './_decoder-layer';
 import { TrainerError } from './errors';
 import type { LlamaModel } from './llama-model';
-import { rotaryTables } from './rope';
 
 // The training forward pass, split into embedding, decoder layers and head so that gradient
-// checkpointing can recompute one layer at a time. The layer maths repeats LlamaModel.forward
-// op for op (same tfjs ops in the same order, so the logits are bit-identical on cpu; a test
-// checks it), with transformers' training conventions: position ids 0…T−1 (right padding) and
-// padding keys masked.
-
-const MASKED = -1e30;
+// checkpointing can recompute one layer at a time. The layer maths is LlamaModel.forward's own
+// (_decoder-layer.ts), so the logits are bit-identical to inference on cpu (a test checks it),
+// with transformers' training conventions: position ids 0…T−1 (right padding) and padding keys
+// masked.
 
 /** A micro-batch prepared for the forward pass: ids, rotary tables, mask, shifted targets. */
 export interface PreparedBatch {
@@ -40,7 +38,6 @@ export interface FlatBatch {
 export function prepareBatch(model: LlamaModel, flat: FlatBatch): PreparedBatch {
   const batch = flat.batchSize;
   const steps = flat.seqLength;
-  const headDim = model.config.headDim;
   const vocab = model.config.vocabSize;
   for (let i = 0; i < batch * steps; i++) {
     const id = flat.inputIds[i] as number;
@@ -63,16 +60,6 @@ export function prepareBatch(model: LlamaModel, flat: FlatBatch): PreparedBatch 
   }
   const positions = new Int32Array(batch * steps);
   for (let b = 0; b < batch; b++) for (let t = 0; t < steps; t++) positions[b * steps + t] = t;
-  const { cos, sin } = rotaryTables(model.inverseFrequencies, positions);
-  const additive = new Float32Array(batch * steps * steps);
-  for (let b = 0; b < batch; b++) {
-    for (let i = 0; i < steps; i++) {
-      const base = (b * steps + i) * steps;
-      for (let j = 0; j < steps; j++) {
-        if (j > i || flat.attentionMask[b * steps + j] === 0) additive[base + j] = MASKED;
-      }
-    }
-  }
   // ForCausalLMLoss: position t predicts labels[t + 1]; the last position has no target.
   const shifted = batch * (steps - 1);
   const targets = new Int32Array(shifted);
@@ -90,9 +77,13 @@ export function prepareBatch(model: LlamaModel, flat: FlatBatch): PreparedBatch 
   }
   const tensors = {
     ids: tf.tensor2d(Int32Array.from(flat.inputIds), [batch, steps], 'int32'),
-    cos: tf.tensor4d(cos, [batch, 1, steps, headDim]),
-    sin: tf.tensor4d(sin, [batch, 1, steps, headDim]),
-    mask: tf.tensor4d(additive, [batch, 1, steps, steps]),
+    ...attentionInputs(model, {
+      batch,
+      steps,
+      past: 0,
+      positions,
+      keyMask: (b, j) => flat.attentionMask[b * steps + j],
+    }),
     targets: tf.tensor1d(targets, 'int32'),
     weights: tf.tensor1d(weights),
   };
@@ -103,21 +94,6 @@ export function prepareBatch(model: LlamaModel, flat: FlatBatch): PreparedBatch 
     labelCount,
     dispose: () => tf.dispose(Object.values(tensors)),
   };
-}
-
-function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
-  const variance = tf.mean(tf.square(x), -1, true);
-  return tf.mul(weight, tf.mul(x, tf.rsqrt(tf.add(variance, eps))));
-}
-
-function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
-  const half = x.shape[3] / 2;
-  const [x1, x2] = tf.split(x, [half, half], 3);
-  return tf.concat([tf.neg(x2 as tf.Tensor), x1 as tf.Tensor], 3) as tf.Tensor4D;
-}
-
-function applyRotary(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
-  return tf.add(tf.mul(x, cos), tf.mul(rotateHalf(x), sin)) as tf.Tensor4D;
 }
 
 /** `[B, T, H]` token embeddings (no gradient: the embedding is frozen). */
@@ -132,62 +108,9 @@ export function decoderLayer(
   hidden: tf.Tensor,
   prepared: PreparedBatch,
 ): tf.Tensor3D {
-  const config = model.config;
   const layer = model.layers[index];
   if (layer === undefined) throw new RangeError(`no layer ${index}`);
-  const { batch, steps, cos: cosT, sin: sinT, mask: maskT } = prepared;
-  const headDim = config.headDim;
-  const groups = config.numAttentionHeads / config.numKeyValueHeads;
-  const scale = headDim ** -0.5;
-  return tf.tidy(() => {
-    const splitHeads = (x: tf.Tensor, heads: number): tf.Tensor4D =>
-      tf.transpose(tf.reshape(x, [batch, steps, heads, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
-    const normed = rmsNorm(hidden, layer.inputLayernorm, config.rmsNormEps);
-    const q = applyRotary(
-      splitHeads(layer.qProj.apply(normed), config.numAttentionHeads),
-      cosT,
-      sinT,
-    );
-    const k = applyRotary(
-      splitHeads(layer.kProj.apply(normed), config.numKeyValueHeads),
-      cosT,
-      sinT,
-    );
-    const v = splitHeads(layer.vProj.apply(normed), config.numKeyValueHeads);
-    const kvHeads = config.numKeyValueHeads;
-    const grouped = tf.reshape(q, [batch, kvHeads, groups * steps, headDim]);
-    const rawScores = tf.reshape(tf.matMul(grouped, k, false, true), [
-      batch,
-      config.numAttentionHeads,
-      steps,
-      steps,
-    ]);
-    const probs = tf.softmax(tf.add(tf.mul(rawScores, scale), maskT));
-    const context = tf.reshape(
-      tf.matMul(tf.reshape(probs, [batch, kvHeads, groups * steps, steps]), v),
-      [batch, config.numAttentionHeads, steps, headDim],
-    );
-    const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [
-      batch,
-      steps,
-      config.numAttentionHeads * headDim,
-    ]);
-    const attended = tf.add(hidden, layer.oProj.apply(merged));
-    const normed2 = rmsNorm(attended, layer.postAttentionLayernorm, config.rmsNormEps);
-    const gate = layer.gateProj.apply(normed2);
-    const up = layer.upProj.apply(normed2);
-    return tf.add(
-      attended,
-      layer.downProj.apply(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up)),
-    ) as tf.Tensor3D;
-  });
-}
-
-/** `[B, T, vocab]` logits from the last hidden state. */
-export function head(model: LlamaModel, hidden: tf.Tensor): tf.Tensor3D {
-  return tf.tidy(
-    () => model.lmHead.apply(rmsNorm(hidden, model.norm, model.config.rmsNormEps)) as tf.Tensor3D,
-  );
+  return decoderLayerForward(model.config, layer, hidden, prepared);
 }
 
 /**
@@ -214,6 +137,6 @@ export function forwardLossSum(model: LlamaModel, prepared: PreparedBatch): tf.S
   return tf.tidy(() => {
     let hidden: tf.Tensor = embed(model, prepared);
     for (let i = 0; i < model.layers.length; i++) hidden = decoderLayer(model, i, hidden, prepared);
-    return lossSum(head(model, hidden), prepared);
+    return lossSum(headLogits(model, hidden), prepared);
   });
 }

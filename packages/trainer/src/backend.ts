@@ -100,7 +100,7 @@ async function startTensorflow(): Promise<string> {
   throw new Error(failures.join('; '));
 }
 
-async function startWebgpu(): Promise<string> {
+async function startWebgpu(allowSoftwareAdapter: boolean): Promise<string> {
   const scope = globalThis as unknown as { navigator?: { gpu?: unknown } };
   if (scope.navigator?.gpu === undefined) {
     if (!isNode) throw new Error('navigator.gpu is missing: this browser has no WebGPU');
@@ -123,6 +123,17 @@ async function startWebgpu(): Promise<string> {
   const adapter = await gpu.requestAdapter();
   if (adapter === null || adapter === undefined) {
     throw new Error('no WebGPU adapter (no GPU, or no Vulkan/Metal/D3D12 driver)');
+  }
+  // A software adapter (e.g. Mesa's llvmpipe/lavapipe) emulates the GPU on the CPU and is far
+  // slower than the wasm backend, so `auto` passes it over; asking for 'webgpu' still uses it.
+  const { info, isFallbackAdapter } = adapter as {
+    info?: { isFallbackAdapter?: boolean };
+    isFallbackAdapter?: boolean;
+  };
+  if ((info?.isFallbackAdapter ?? isFallbackAdapter ?? false) && !allowSoftwareAdapter) {
+    throw new Error(
+      'only a software (fallback) WebGPU adapter is available; pass backend "webgpu" to use it anyway',
+    );
   }
   await importOptional('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
@@ -153,12 +164,16 @@ async function startCpu(): Promise<string> {
   return 'pure JavaScript, always available';
 }
 
-async function startBackend(name: BackendName, options: InitBackendOptions): Promise<string> {
+async function startBackend(
+  name: BackendName,
+  options: InitBackendOptions,
+  requested: BackendName | 'auto',
+): Promise<string> {
   switch (name) {
     case 'tensorflow':
       return startTensorflow();
     case 'webgpu':
-      return startWebgpu();
+      return startWebgpu(requested === 'webgpu');
     case 'wasm':
       return startWasm(options.wasmPaths);
     case 'cpu':
@@ -198,7 +213,7 @@ export async function initBackend(
   const tried: BackendAttempt[] = [];
   for (const name of order) {
     try {
-      const reason = await startBackend(name, options);
+      const reason = await startBackend(name, options, requested);
       await tf.ready();
       tried.push({ name, ok: true, reason });
       return { backend: name, tried };

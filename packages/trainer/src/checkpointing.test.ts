@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 
 function resetDropout(): void {
-  for (const l of loraLayers(model)) (l as unknown as { dropoutCalls: number }).dropoutCalls = 0;
+  for (const l of loraLayers(model)) l.restoreDropoutState(0);
 }
 
 async function measure(gradientCheckpointing: boolean) {

@@ -1,5 +1,6 @@
 import { loraLayers } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
+import { headLogits } from './_decoder-layer';
 import {
   dropoutCounters,
   loraLayersOf,
@@ -11,7 +12,6 @@ import {
   embed,
   type FlatBatch,
   forwardLossSum,
-  head,
   lossSum,
   prepareBatch,
 } from './_train-forward';
@@ -125,7 +125,7 @@ function checkpointedGradients(
   try {
     const [scaledLoss, dLast] = tf.tidy(() => {
       const { value, grads } = tf.valueAndGrads((h: tf.Tensor) =>
-        tf.mul(lossSum(head(model, h), prepared), tf.scalar(scale)),
+        tf.mul(lossSum(headLogits(model, h), prepared), tf.scalar(scale)),
       )([hidden]);
       return [value, grads[0] as tf.Tensor];
     });

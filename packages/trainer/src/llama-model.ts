@@ -7,6 +7,7 @@ import type {
 } from '@qlora/bench-core';
 import type { Tokenizer } from '@qlora/datasets';
 import * as tf from '@tensorflow/tfjs-core';
+import { attentionInputs, decoderLayerForward, headLogits } from './_decoder-layer';
 import type { LlamaConfig } from './config';
 import { TrainerError } from './errors';
 import { KvCache } from './kv-cache';
@@ -18,7 +19,7 @@ import {
   type TokenPair,
 } from './language-model';
 import { DenseLinear, type Linear } from './linear';
-import { computeInverseFrequencies, rotaryTables } from './rope';
+import { computeInverseFrequencies } from './rope';
 
 /**
  * Rows of token ids, or an int32 `[B, T]` tensor.
@@ -151,29 +152,10 @@ const BYTES_PER_ELEMENT: Record<string, number> = {
   complex64: 8,
 };
 
-// Large and finite, so a fully masked row (a left-padding query) softmaxes to uniform, not NaN.
-const MASKED = -1e30;
-
 function toRows(batch: TokenBatch): number[][] {
   return Array.isArray(batch)
     ? (batch as number[][])
     : ((batch as tf.Tensor2D).arraySync() as number[][]);
-}
-
-function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
-  // transformers: x * rsqrt(mean(x², -1) + eps), then weight * that.
-  const variance = tf.mean(tf.square(x), -1, true);
-  return tf.mul(weight, tf.mul(x, tf.rsqrt(tf.add(variance, eps))));
-}
-
-function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
-  const half = x.shape[3] / 2;
-  const [x1, x2] = tf.split(x, [half, half], 3);
-  return tf.concat([tf.neg(x2 as tf.Tensor), x1 as tf.Tensor], 3) as tf.Tensor4D;
-}
-
-function applyRotary(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
-  return tf.add(tf.mul(x, cos), tf.mul(rotateHalf(x), sin)) as tf.Tensor4D;
 }
 
 /**
@@ -405,82 +387,23 @@ export class LlamaModel implements LanguageModel {
         }
       }
     }
-    const { cos, sin } = rotaryTables(this.inverseFrequencies, positions);
-    // Additive mask [B, 1, T, past + T]: causal, and padding keys hidden.
-    const additive = new Float32Array(batch * steps * total);
-    for (let b = 0; b < batch; b++) {
-      const row = fullMask[b] as number[];
-      for (let i = 0; i < steps; i++) {
-        const base = (b * steps + i) * total;
-        for (let j = 0; j < total; j++) {
-          if (j > past + i || row[j] === 0) additive[base + j] = MASKED;
-        }
-      }
-    }
 
-    const config = this.config;
-    const headDim = config.headDim;
-    const groups = config.numAttentionHeads / config.numKeyValueHeads;
-    const scale = headDim ** -0.5;
     const logits = tf.tidy(() => {
-      const cosT = tf.tensor4d(cos, [batch, 1, steps, headDim]);
-      const sinT = tf.tensor4d(sin, [batch, 1, steps, headDim]);
-      const maskT = tf.tensor4d(additive, [batch, 1, steps, total]);
+      const inputs = attentionInputs(this, {
+        batch,
+        steps,
+        past,
+        positions,
+        keyMask: (b, j) => fullMask[b]?.[j],
+      });
       const idsT = tf.tensor2d(ids as number[][], [batch, steps], 'int32');
       let hidden: tf.Tensor = tf.gather(this.embedTokens, idsT); // [B, T, H]
-      const splitHeads = (x: tf.Tensor, heads: number): tf.Tensor4D =>
-        tf.transpose(tf.reshape(x, [batch, steps, heads, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
       this.layers.forEach((layer, index) => {
-        const normed = rmsNorm(hidden, layer.inputLayernorm, config.rmsNormEps);
-        const q = applyRotary(
-          splitHeads(layer.qProj.apply(normed), config.numAttentionHeads),
-          cosT,
-          sinT,
-        );
-        let k = applyRotary(
-          splitHeads(layer.kProj.apply(normed), config.numKeyValueHeads),
-          cosT,
-          sinT,
-        );
-        let v = splitHeads(layer.vProj.apply(normed), config.numKeyValueHeads);
-        if (cache) {
-          const pastK = cache.keys[index];
-          const pastV = cache.values[index];
-          if (pastK && pastV) {
-            k = tf.concat([pastK, k], 2) as tf.Tensor4D;
-            v = tf.concat([pastV, v], 2) as tf.Tensor4D;
-          }
-          cache.update(index, k, v);
-        }
-        // GQA without copying K/V: query heads j·g … j·g+g−1 share kv head j (repeat_interleave
-        // order), so [B, Hq, T, D] is viewed as [B, Hkv, g·T, D] against [B, Hkv, Tk, D].
-        const kvHeads = config.numKeyValueHeads;
-        const grouped = tf.reshape(q, [batch, kvHeads, groups * steps, headDim]);
-        const rawScores = tf.reshape(tf.matMul(grouped, k, false, true), [
-          batch,
-          config.numAttentionHeads,
-          steps,
-          total,
-        ]);
-        const probs = tf.softmax(tf.add(tf.mul(rawScores, scale), maskT));
-        const context = tf.reshape(
-          tf.matMul(tf.reshape(probs, [batch, kvHeads, groups * steps, total]), v),
-          [batch, config.numAttentionHeads, steps, headDim],
-        ); // [B, Hq, T, D]
-        const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [
-          batch,
-          steps,
-          config.numAttentionHeads * headDim,
-        ]);
-        hidden = tf.add(hidden, layer.oProj.apply(merged));
-        const normed2 = rmsNorm(hidden, layer.postAttentionLayernorm, config.rmsNormEps);
-        const gate = layer.gateProj.apply(normed2);
-        const up = layer.upProj.apply(normed2);
-        hidden = tf.add(hidden, layer.downProj.apply(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up)));
+        hidden = decoderLayerForward(this.config, layer, hidden, inputs, cache && { cache, index });
       });
       if (options.lastOnly)
-        hidden = tf.slice(hidden, [0, steps - 1, 0], [batch, 1, config.hiddenSize]);
-      return this.lmHead.apply(rmsNorm(hidden, this.norm, config.rmsNormEps)) as tf.Tensor3D;
+        hidden = tf.slice(hidden, [0, steps - 1, 0], [batch, 1, this.config.hiddenSize]);
+      return headLogits(this, hidden);
     });
     if (cache) {
       newMask.forEach((row, b) => {

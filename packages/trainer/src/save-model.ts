@@ -132,28 +132,6 @@ function projections(model: LlamaModel): Linear[] {
 
 const nodeFs = () => import('node:fs/promises');
 
-async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const { open, rename, unlink } = await nodeFs();
-  const { basename, dirname, join } = await import('node:path');
-  const temp = join(
-    dirname(path),
-    `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`,
-  );
-  try {
-    const handle = await open(temp, 'wx');
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-}
-
 /**
  * Writes model.safetensors, the companion files and config.json (last) into `dir`. An absent or
  * empty `dir` is filled through a sibling temporary folder renamed into place, so a crash leaves
@@ -168,7 +146,7 @@ async function writeModelDir(
 ): Promise<SavedModel> {
   const { copyFile, mkdir, mkdtemp, readdir, rename, rm, rmdir } = await nodeFs();
   const { basename, dirname, join, resolve } = await import('node:path');
-  const { writeSafetensors } = await import('@qlora/safetensors/node');
+  const { writeFileAtomic, writeSafetensors } = await import('@qlora/safetensors/node');
   const target = resolve(dir);
   const existing = await readdir(target).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
@@ -207,7 +185,7 @@ async function writeModelDir(
     }
     // A sharded index would shadow the new single file on the next load.
     await rm(join(folder, INDEX_FILE), { force: true });
-    await writeTextAtomic(join(folder, 'config.json'), configText(config));
+    await writeFileAtomic(join(folder, 'config.json'), configText(config));
   };
 
   try {

@@ -1,11 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear } from './linear';
 
-/** A dense `[out, in]` projection: what a merged adapter leaves behind. */
-export class DenseWeightLinear implements Linear {
+/**
+ * A dense f32 linear layer with an `[out, in]` weight, as `nn.Linear(bias=False)` stores it: a
+ * model's unquantized projections, and what a merged adapter leaves behind.
+ *
+ * @example
+ * ```ts
+ * const proj = new DenseLinear('q_proj', tf.tensor2d([[1, 0], [0, 2]]));
+ * proj.apply(tf.tensor2d([[3, 4]])); // [[3, 8]]
+ * ```
+ */
+export class DenseLinear implements Linear {
   readonly name: string;
   readonly inFeatures: number;
   readonly outFeatures: number;
+  /** `[outFeatures, inFeatures]`. */
   readonly weight: tf.Tensor2D;
 
   constructor(name: string, weight: tf.Tensor2D) {
@@ -31,7 +41,14 @@ export class DenseWeightLinear implements Linear {
   }
 }
 
-/** The dense f32 `[out, in]` weight of a projection, or undefined when it has none. */
+/**
+ * The dense f32 `[out, in]` weight of a projection, or undefined when it has none.
+ *
+ * @example
+ * ```ts
+ * denseWeightOf(new DenseLinear('p', w)); // w
+ * ```
+ */
 export function denseWeightOf(linear: Linear): tf.Tensor2D | undefined {
   const weight = linear.weights().weight;
   if (
