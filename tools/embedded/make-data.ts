@@ -973,6 +973,61 @@ function makeInstruction(rng: Rng): AlpacaRecord {
   };
 }
 
+/**
+ * One record of the fine-tuning file (`alpaca/instructions.json`). Half are questions shaped
+ * exactly like the word problems (same names, things and sentence frames, and the question as
+ * the instruction with an empty input, as `gsm8kToAlpaca` makes them) but with vague amounts
+ * ("some", "a few") and a short verbal answer without numbers, `####` or worked steps. Tuning
+ * on them changes how the model answers such questions (the format) rather than damaging it,
+ * and mixing real word problems in (`--mix`) shows the model which questions still need the
+ * worked answer. The other half are the general word tasks of {@link makeInstruction}.
+ */
+function makeFinetuneInstruction(rng: Rng): AlpacaRecord {
+  if (rng() < 0.5) return makeInstruction(rng);
+  const [name, pronoun] = pick(rng, PEOPLE);
+  let other = pick(rng, PEOPLE);
+  while (other[0] === name) other = pick(rng, PEOPLE);
+  const name2 = other[0];
+  const item = pick(rng, ITEMS);
+  const some = pick(rng, ['some', 'a few', 'several', 'many']);
+  const more = pick(rng, ['some', 'a few', 'several']);
+  const kind = randInt(rng, 0, 4);
+  const ask = (instruction: string, output: string): AlpacaRecord => ({
+    instruction,
+    input: '',
+    output,
+  });
+  if (kind === 0) {
+    return ask(
+      `${name} has ${some} ${item}. ${cap(pronoun)} buys ${more} more. How many ${item} does ${name} have now?`,
+      `More than before.`,
+    );
+  }
+  if (kind === 1) {
+    return ask(
+      `${name} has ${some} ${item}. ${name2} has ${more} more ${item} than ${name}. How many ${item} does ${name2} have?`,
+      `More than ${name}.`,
+    );
+  }
+  if (kind === 2) {
+    return ask(
+      `${name} had ${some} ${item} and gave ${more} of them to ${name2}. How many ${item} does ${name} have left?`,
+      `Fewer than before.`,
+    );
+  }
+  if (kind === 3) {
+    const box = pick(rng, CONTAINERS);
+    return ask(
+      `${name} buys ${some} ${box} of ${item}. Each of the ${box} holds ${more} ${item}. How many ${item} does ${name} buy?`,
+      `Quite a lot of ${item}.`,
+    );
+  }
+  return ask(
+    `${name} has ${some} ${item}. ${cap(pronoun)} buys ${more} more and then gives ${pick(rng, ['a few', 'some'])} to ${name2}. How many ${item} does ${name} have now?`,
+    `It depends on how many ${pronoun} gave away.`,
+  );
+}
+
 /** Stanford Alpaca template (spec lora-training §4.5), for the few instruction examples in the corpus. */
 function alpacaText(r: AlpacaRecord): string {
   return r.input
@@ -1072,7 +1127,7 @@ function main(): void {
   // Instructions.
   const insRng = createRng(SEED + 5);
   const instructions: AlpacaRecord[] = [];
-  for (let i = 0; i < 2000; i++) instructions.push(makeInstruction(insRng));
+  for (let i = 0; i < 2000; i++) instructions.push(makeFinetuneInstruction(insRng));
   if (instructions.some((r) => /[0-9]/.test(r.instruction + r.input + r.output))) {
     throw new Error('instruction data must not contain digits');
   }

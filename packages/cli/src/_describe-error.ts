@@ -53,6 +53,41 @@ export function describeError(error: unknown): DescribedError {
       exitCode: input ? EXIT_CODES.inputInvalid : EXIT_CODES.runtime,
     };
   }
+  // Errors of the runtime packages (imported lazily, so recognised by name and code).
+  const named = error as { name?: string; code?: unknown; message?: string } | undefined;
+  if (named?.code === 'E_ABORTED') {
+    return {
+      code: 'E_ABORTED',
+      message: named.message ?? 'aborted',
+      hint: 'Run the same command again to resume where it stopped.',
+      exitCode: EXIT_CODES.interrupted,
+    };
+  }
+  if (named?.name === 'TrainerError' && named.code === 'E_TRAIN_CONFIG') {
+    return {
+      code: named.code,
+      message: named.message ?? String(error),
+      hint: 'Check the fine-tuning settings; examples longer than --max-length (finetune.maxLength) are dropped.',
+      exitCode: EXIT_CODES.usage,
+    };
+  }
+  if (named?.name === 'DatasetsError' && typeof named.code === 'string') {
+    const usage = named.code === 'INVALID_ARGUMENT';
+    return {
+      code: named.code,
+      message: named.message ?? String(error),
+      hint: usage ? undefined : 'Check the data file (path, format and fields).',
+      exitCode: usage ? EXIT_CODES.usage : EXIT_CODES.inputInvalid,
+    };
+  }
+  if (named?.name === 'LoraError' && (named.code === 'E_IO' || named.code === 'E_ADAPTER_CONFIG')) {
+    return {
+      code: named.code,
+      message: named.message ?? String(error),
+      hint: 'Point --adapter at a PEFT folder (adapter_config.json + adapter_model.safetensors).',
+      exitCode: EXIT_CODES.inputInvalid,
+    };
+  }
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   if (errno === 'ENOENT' || errno === 'EACCES' || errno === 'EISDIR') {
     return {

@@ -26,7 +26,12 @@ describe('experimentConfigSchema', () => {
     expect(c.benchmarks.hellaswag).toEqual({});
     expect(c.finetune.dataset).toMatchObject({ n: 2000, template: 'alpaca' });
     expect(c.finetune.preset).toBe('unsloth');
-    expect(c.quantize).toEqual({ quantType: 'nf4', blocksize: 64, doubleQuant: true });
+    expect(c.quantize).toEqual({
+      quantType: 'nf4',
+      blocksize: 64,
+      doubleQuant: true,
+      cacheDequantized: 'auto',
+    });
     expect(c).toMatchObject({ runDir: 'runs/experiment', backend: 'auto', seed: 3407 });
   });
 
@@ -119,18 +124,31 @@ describe('experimentConfigSchema', () => {
 });
 
 describe('qlora experiment', () => {
-  it('--dry-run validates and prints the plan; without it the command is not available yet (exit 4)', async () => {
+  it('--dry-run validates and prints the plan; a run with a missing model folder exits 3', async () => {
     writeFileSync(join(dir, 'exp.json'), JSON.stringify(minimal));
     const dry = await qlora(['experiment', '--config', 'exp.json', '--dry-run', '--json'], {
       cwd: dir,
     });
     expect(dry.status).toBe(0);
     expect(JSON.parse(dry.stdout).finetune.r).toBe(16);
-    const run = await qlora(['experiment', '--config', 'exp.json'], { cwd: dir });
-    expect(run.status).toBe(4);
-    expect(run.stderr).toMatch(
-      /^qlora: error: \[@qlora\/cli\] qlora experiment: expected an available command/,
-    );
+    const run = await qlora(['experiment', '--config', 'exp.json', '--backend', 'cpu'], {
+      cwd: dir,
+    });
+    expect(run.status).toBe(3);
+  });
+
+  it('without --config the dry run shows the embedded default', async () => {
+    const dry = await qlora(['experiment', '--dry-run', '--json', '--mix'], { cwd: dir });
+    expect(dry.status).toBe(0);
+    const plan = JSON.parse(dry.stdout);
+    expect(plan.config.runDir).toBe(join(dir, 'runs/embedded-mix'));
+    expect(plan.config.mix.fraction).toBe(0.2);
+    expect(plan.finetune).toMatchObject({
+      lr: 0.005,
+      maxSteps: 40,
+      batchSize: 4,
+      optimizer: 'adamw',
+    });
   });
 
   it('an invalid config exits 2 and names the file; a missing one too', async () => {

@@ -63,6 +63,9 @@ const gsm8kSchema = z
       'GSM8K train split (few-shot pool); default: the bundled small set.',
     ).optional(),
     testPath: pathSchema('GSM8K test split; default: the bundled small set.').optional(),
+    maxGenTokens: positiveInt
+      .optional()
+      .describe('Maximum new tokens per answer (lm-eval HF default: 256).'),
   })
   .describe('GSM8K (strict and flexible exact match), generation until "Question:".');
 
@@ -108,6 +111,10 @@ const datasetSchema = z
     n: positiveInt.default(2000).describe('Samples drawn for fine-tuning (the paper: 2,000).'),
     seed: z.int().optional().describe('Subset sampling seed; default: the top-level `seed`.'),
     template: templateSchema,
+    trainOnInputs: z
+      .boolean()
+      .default(false)
+      .describe('Also train on the prompt tokens (default: loss on the response only).'),
   })
   .describe('Fine-tuning data: a seeded N-sample subset of an Alpaca-format file.');
 
@@ -122,6 +129,10 @@ const finetuneSchema = z
       .describe(
         'Hyperparameter preset: "unsloth" (r 16, α 16, dropout 0, lr 2e-4, batch 2 × 4, linear, 60 steps) or "qlora-paper" (r 64, α 16, dropout 0.1, lr 2e-4, batch 1 × 16, constant, grad norm 0.3). Fields below override it.',
       ),
+    optimizer: z
+      .enum(['adamw', 'adamw_8bit'])
+      .optional()
+      .describe('AdamW (32-bit, torch) or 8-bit AdamW (bitsandbytes); default: the preset.'),
     r: positiveInt.optional().describe('LoRA rank.'),
     alpha: z
       .number()
@@ -154,8 +165,8 @@ const finetuneSchema = z
 const mixSchema = z
   .strictObject({
     gsm8kTrainPath: pathSchema(
-      'GSM8K train file mixed into the fine-tuning data (as Alpaca records).',
-    ),
+      'GSM8K train file mixed into the fine-tuning data (as Alpaca records); default: benchmarks.gsm8k.trainPath, else the bundled set.',
+    ).optional(),
     fraction: z
       .number()
       .min(0)
@@ -180,6 +191,12 @@ const quantizeSchema = z
       .boolean()
       .default(true)
       .describe('Quantize the absmax values again (QLoRA: true).'),
+    cacheDequantized: z
+      .enum(['auto', 'on', 'off'])
+      .default('auto')
+      .describe(
+        'Keep an f32 copy of the dequantized frozen weights (same values, faster on wasm/cpu): auto = only when all projections fit in 64 MiB as f32.',
+      ),
   })
   .describe('How the frozen base weights are quantized (ignored for a bnb-4bit checkpoint).');
 
@@ -217,6 +234,7 @@ export const experimentConfigSchema = z
       'Run directory: every stage writes here, and a killed run resumes from it.',
     ).default('runs/experiment'),
     backend: backendSchema.default('auto'),
+    evalBatchSize: positiveInt.default(16).describe('Requests per forward pass in evaluation.'),
     seed: z
       .int()
       .default(3407)
@@ -252,6 +270,7 @@ export interface FinetuneHyperparameters {
   dropout: number;
   targetModules: string[];
   useRslora: boolean;
+  optimizer: 'adamw' | 'adamw_8bit';
   lr: number;
   epochs: number;
   maxSteps: number | undefined;
@@ -279,6 +298,7 @@ const PRESETS: Record<'unsloth' | 'qlora-paper', Omit<FinetuneHyperparameters, '
     dropout: 0,
     targetModules: ALL_TARGETS,
     useRslora: false,
+    optimizer: 'adamw_8bit',
     lr: 2e-4,
     epochs: 1,
     maxSteps: 60,
@@ -300,6 +320,7 @@ const PRESETS: Record<'unsloth' | 'qlora-paper', Omit<FinetuneHyperparameters, '
     dropout: 0.1,
     targetModules: ALL_TARGETS,
     useRslora: false,
+    optimizer: 'adamw',
     lr: 2e-4,
     epochs: 1,
     maxSteps: 1875,
@@ -335,6 +356,7 @@ export function resolveFinetune(config: ExperimentConfig): FinetuneHyperparamete
     dropout: pick(f.dropout, base.dropout),
     targetModules: pick(f.targetModules, base.targetModules),
     useRslora: pick(f.useRslora, base.useRslora),
+    optimizer: pick(f.optimizer, base.optimizer),
     lr: pick(f.lr, base.lr),
     epochs: pick(f.epochs, base.epochs),
     maxSteps: f.maxSteps ?? (f.epochs !== undefined ? undefined : base.maxSteps),
@@ -373,7 +395,8 @@ export function resolveConfigPaths(config: ExperimentConfig, dir: string): Exper
   if (gsm8k?.testPath !== undefined) gsm8k.testPath = at(gsm8k.testPath);
   if (mmlu?.path !== undefined) mmlu.path = at(mmlu.path);
   out.finetune.dataset.path = resolveFrom(dir, out.finetune.dataset.path);
-  if (out.mix !== undefined) out.mix.gsm8kTrainPath = resolveFrom(dir, out.mix.gsm8kTrainPath);
+  if (out.mix?.gsm8kTrainPath !== undefined)
+    out.mix.gsm8kTrainPath = resolveFrom(dir, out.mix.gsm8kTrainPath);
   out.runDir = resolveFrom(dir, out.runDir);
   return out;
 }

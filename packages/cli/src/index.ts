@@ -8,10 +8,12 @@ export {
 } from './charts';
 export type { CompareCommandOptions, CompareCommandResult } from './commands/compare';
 export { runCompare } from './commands/compare';
+export type { ConvertCommandOptions } from './commands/convert';
+export { runConvert } from './commands/convert';
 export type { EvalCommandOptions } from './commands/eval';
-export { runEval } from './commands/eval';
+export { parseShard, runEval } from './commands/eval';
 export type { ExperimentCommandOptions } from './commands/experiment';
-export { runExperiment } from './commands/experiment';
+export { EMBEDDED_CONFIG_PATH, runExperiment } from './commands/experiment';
 export type {
   AdapterSummary,
   Bnb4bitSummary,

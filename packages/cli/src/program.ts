@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { describeError } from './_describe-error';
 import { VERSION } from './_version';
 import { runCompare } from './commands/compare';
+import { runConvert } from './commands/convert';
 import { runEval } from './commands/eval';
 import { runExperiment } from './commands/experiment';
 import { runInspect } from './commands/inspect';
@@ -16,6 +17,13 @@ const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 function integer(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got "${value}"`);
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n >= 1)
+    throw new InvalidArgumentError(`expected a fraction between 0 and 1, got "${value}"`);
   return n;
 }
 
@@ -42,7 +50,7 @@ function examples(lines: string[]): string {
  *
  * @example
  * const program = createProgram(io);
- * program.commands.map((c) => c.name()); // ['compare', 'inspect', 'quantize', 'experiment', 'eval', 'train', 'merge']
+ * program.commands.map((c) => c.name()); // ['compare', 'inspect', 'quantize', 'experiment', 'eval', 'train', 'merge', 'convert']
  */
 export function createProgram(io: CliIo): Command {
   const program = new Command('qlora');
@@ -68,11 +76,12 @@ export function createProgram(io: CliIo): Command {
     })
     .addHelpText(
       'after',
-      `\nExit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 input file invalid, 4 command not available yet, 130 interrupted.\n${examples(
+      `\nExit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 input file invalid, 130 interrupted.\n${examples(
         [
           'qlora compare base/results.json ft/results.json --mmlu-subtasks mmlu_college_computer_science',
           'qlora inspect models/Llama-3.2-1B',
           'qlora quantize models/Llama-3.2-1B --out models/Llama-3.2-1B-nf4 --double-quant',
+          'qlora experiment                 # the embedded default, on CPU',
           'qlora experiment --config exp.json --dry-run',
         ],
       )}`,
@@ -179,22 +188,33 @@ export function createProgram(io: CliIo): Command {
   program
     .command('experiment')
     .description(
-      "Run the paper's experiment: evaluate, QLoRA-fine-tune, evaluate again, report (config validation available now)",
+      "Run the paper's experiment: evaluate, QLoRA-fine-tune, evaluate again, report FR / ΔA / ΔK (no --config: the embedded tiny model on CPU)",
     )
     .option(
       '--config <file>',
-      'experiment JSON (schema: packages/cli/schema/experiment.schema.json)',
+      'experiment JSON (schema: packages/cli/schema/experiment.schema.json); default: the built-in embedded config',
     )
     .option('--dry-run', 'validate the config and print the resolved plan; run nothing')
-    .option('--resume', 'continue a killed run from its run directory')
+    .option(
+      '--mix [fraction]',
+      'also fine-tune with this fraction of GSM8K train mixed in (default 0.2), reported side by side',
+      fraction,
+    )
+    .option('--n <count>', 'fine-tuning samples (overrides finetune.dataset.n)', integer)
+    .option(
+      '--resume',
+      'continue a killed run (the default when the run directory holds the same config)',
+    )
+    .option('--force', 'delete a run directory that holds a different config and start again')
     .addOption(new Option('--backend <name>', "override the config's backend").choices(BACKENDS))
     .option('--run-dir <dir>', "override the config's run directory")
     .addHelpText(
       'after',
       examples([
+        'qlora experiment                      # embedded default: tiny Llama, synthetic data, CPU, < 3 min',
+        'qlora experiment --mix                # … and again with 20% GSM8K mixed in, side by side',
         'qlora experiment --config exp.json --dry-run',
-        'qlora experiment --config exp.json',
-        'qlora experiment --config exp.json --resume',
+        'qlora experiment --config exp.json    # rerun after a kill: resumes where it stopped',
       ]),
     )
     .action(async (_opts, command: Command) => {
@@ -204,43 +224,64 @@ export function createProgram(io: CliIo): Command {
   program
     .command('eval')
     .description(
-      'Evaluate a model on HellaSwag, GSM8K and MMLU with lm-eval-identical prompts (not available yet)',
+      'Evaluate a model on HellaSwag, GSM8K and MMLU with lm-eval-identical prompts, requests and scoring',
     )
-    .argument('<model-dir>', 'Hugging Face model folder')
+    .argument('[model-dir]', 'Hugging Face model folder (or --model)')
+    .option('--model <dir>', 'Hugging Face model folder')
     .option('--adapter <dir>', 'PEFT adapter to apply')
-    .option('--tasks <list>', 'comma-separated: hellaswag,gsm8k,mmlu', list)
-    .option('--limit <n>', 'evaluate only the first N items per task', integer)
-    .option('--num-fewshot <n>', 'few-shot examples', integer)
+    .option('--tasks <list>', 'comma-separated: hellaswag,gsm8k,mmlu (default: all three)', list)
+    .option(
+      '--limit <n>',
+      'evaluate only the first N items per task (per subject for MMLU)',
+      integer,
+    )
+    .option('--num-fewshot <n>', 'GSM8K few-shot examples (default 5)', integer)
     .option('--batch-size <n>', 'requests per batch', integer)
+    .option('--max-gen-tokens <n>', 'GSM8K: maximum new tokens (default 256)', integer)
+    .option('--nf4', 'quantize the projections to NF4 while loading (as the experiment does)')
+    .option('--hellaswag <file>', 'HellaSwag validation jsonl/parquet (default: the bundled set)')
+    .option('--gsm8k-test <file>', 'GSM8K test jsonl/parquet (default: the bundled set)')
+    .option('--gsm8k-train <file>', 'GSM8K train (few-shot pool; default: the bundled set)')
+    .option('--mmlu <dir>', 'MMLU data folder (test/, dev/) or parquet (default: the bundled set)')
+    .option(
+      '--mmlu-subjects <list>',
+      'MMLU subjects (default: the four computer-science ones)',
+      list,
+    )
+    .option('--shard <i/n>', 'evaluate only docs with index % n == i')
     .addOption(
       new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('auto'),
     )
-    .option('--out <dir>', 'write results_<date>.json here')
-    .option('--log-samples', 'also write per-sample JSONL')
+    .option('--out <dir>', 'write results_<date>.json and samples here (default runs/eval)')
     .addHelpText(
       'after',
-      examples(['qlora eval models/Llama-3.2-1B --tasks gsm8k --limit 100 --out runs/base']),
+      examples([
+        'qlora eval --model models/Llama-3.2-1B --tasks gsm8k --limit 100 --gsm8k-test data/gsm8k/test.jsonl --gsm8k-train data/gsm8k/train.jsonl --out runs/base',
+        'qlora eval --model models/Llama-3.2-1B --adapter runs/ft/adapter --nf4 --tasks hellaswag --hellaswag data/hellaswag_val.jsonl',
+      ]),
     )
-    .action(async (model: string, _opts, command: Command) => {
-      await runEval({ ...command.opts(), ...globals(command), model }, io);
+    .action(async (model: string | undefined, _opts, command: Command) => {
+      const opts = command.opts();
+      await runEval({ ...opts, ...globals(command), model: opts.model ?? model }, io);
     });
 
   program
     .command('train')
-    .description(
-      'QLoRA-fine-tune a model on Alpaca-format data and save a PEFT adapter (not available yet)',
-    )
-    .argument('<model-dir>', 'Hugging Face model folder')
+    .description('QLoRA-fine-tune a model on Alpaca-format data and save a PEFT adapter')
+    .argument('[model-dir]', 'Hugging Face model folder (or --model)')
+    .option('--model <dir>', 'Hugging Face model folder')
     .requiredOption('--data <file>', 'Alpaca-format json, jsonl or parquet')
-    .requiredOption('--out <dir>', 'run folder: adapter, checkpoints, loss log')
-    .option('--n <count>', 'samples drawn from the data', integer)
-    .option('--seed <n>', 'seed', integer)
+    .option('--run-dir <dir>', 'run folder: adapter, checkpoints, steps.jsonl (default runs/train)')
+    .option('--out <dir>', 'alias of --run-dir')
+    .option('--n <count>', 'samples drawn from the data (default 2000)', integer)
+    .option('--seed <n>', 'seed of the subset, LoRA init and data order', integer)
     .addOption(new Option('--template <name>', 'prompt template').choices(['alpaca', 'unsloth']))
     .addOption(
       new Option('--preset <name>', 'hyperparameter preset')
         .choices(['unsloth', 'qlora-paper'])
         .default('unsloth'),
     )
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adamw', 'adamw_8bit']))
     .option('--r <n>', 'LoRA rank', integer)
     .option('--alpha <x>', 'LoRA alpha', positiveNumber)
     .option('--dropout <p>', 'LoRA dropout', positiveNumber)
@@ -250,36 +291,77 @@ export function createProgram(io: CliIo): Command {
     .option('--batch-size <n>', 'micro-batch size', integer)
     .option('--gradient-accumulation <n>', 'micro-batches per step', integer)
     .option('--max-length <n>', 'token limit per example', integer)
+    .option('--warmup-steps <n>', 'linear warmup steps', integer)
+    .option('--checkpoint-every <n>', 'save a resumable checkpoint every N steps', integer)
+    .option(
+      '--mix <fraction>',
+      'replace this fraction of the samples with GSM8K train items',
+      fraction,
+    )
+    .option('--mix-gsm8k <file>', 'GSM8K train file for --mix')
     .addOption(
       new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('auto'),
     )
-    .option('--resume', 'continue from the last checkpoint in --out')
+    .option('--resume', 'continue from the newest checkpoint in the run folder (the default)')
     .addHelpText(
       'after',
-      examples(['qlora train models/Llama-3.2-1B --data alpaca_data.json --n 2000 --out runs/ft']),
+      examples([
+        'qlora train --model models/Llama-3.2-1B --data alpaca_data.json --n 2000 --preset unsloth --run-dir runs/ft',
+        'qlora train --model models/Llama-3.2-1B --data alpaca_data.json --n 2000 --run-dir runs/ft --resume',
+      ]),
     )
-    .action(async (model: string, _opts, command: Command) => {
-      await runTrain({ ...command.opts(), ...globals(command), model }, io);
+    .action(async (model: string | undefined, _opts, command: Command) => {
+      const opts = command.opts();
+      await runTrain({ ...opts, ...globals(command), model: opts.model ?? model }, io);
     });
 
   program
     .command('merge')
-    .description(
-      'Merge a LoRA adapter into its base model and write HF safetensors (not available yet)',
-    )
-    .argument('<model-dir>', 'base model folder')
+    .description('Merge a LoRA adapter into its base model and write a Hugging Face folder')
+    .argument('[model-dir]', 'base model folder (or --model)')
+    .option('--model <dir>', 'base model folder')
     .requiredOption('--adapter <dir>', 'PEFT adapter folder')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(
       new Option('--dtype <dtype>', 'dtype of merged weights').choices(['bf16', 'f16', 'f32']),
     )
+    .addOption(
+      new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('cpu'),
+    )
     .addHelpText(
       'after',
-      examples(['qlora merge models/Llama-3.2-1B --adapter runs/ft/adapter --out merged']),
+      examples([
+        'qlora merge --model models/Llama-3.2-1B --adapter runs/ft/adapter --out merged --dtype bf16',
+      ]),
     )
-    .action(async (model: string, _opts, command: Command) => {
-      await runMerge({ ...command.opts(), ...globals(command), model }, io);
+    .action(async (model: string | undefined, _opts, command: Command) => {
+      const opts = command.opts();
+      await runMerge({ ...opts, ...globals(command), model: opts.model ?? model }, io);
     });
+
+  program
+    .command('convert')
+    .description('Convert a llama2.c checkpoint and tokenizer into a Hugging Face Llama folder')
+    .argument('<format>', 'source format: llama2c')
+    .argument('<model-bin>', 'llama2.c checkpoint (e.g. stories15M.bin)')
+    .argument('<tokenizer-bin>', 'llama2.c tokenizer.bin')
+    .argument('<out>', 'output folder')
+    .addHelpText(
+      'after',
+      examples(['qlora convert llama2c stories15M.bin tokenizer.bin models/stories15M']),
+    )
+    .action(
+      async (
+        format: string,
+        bin: string,
+        tokenizer: string,
+        out: string,
+        _opts,
+        command: Command,
+      ) => {
+        await runConvert({ ...globals(command), format, bin, tokenizer, out }, io);
+      },
+    );
 
   return program;
 }

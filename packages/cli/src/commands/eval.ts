@@ -1,14 +1,19 @@
+import { type BenchmarkPlan, evaluateBenchmarks } from '../_benchmarks';
+import { resolvePath } from '../_fs';
+import { type BackendChoice, openModel } from '../_runtime';
+import { CliError } from '../errors';
 import type { CliIo } from '../io';
-import { notAvailable } from './_not-available';
+import { createProgress } from '../progress';
+import { stringifyReportJson } from '../report';
 
 /**
- * Options of `qlora eval` (declared; runs once @qlora/trainer is available).
+ * Options of `qlora eval`.
  *
  * @example
  * const options: EvalCommandOptions = { model: 'models/Llama-3.2-1B', tasks: ['gsm8k'], out: 'runs/base' };
  */
 export interface EvalCommandOptions {
-  model: string;
+  model?: string;
   adapter?: string;
   tasks?: string[];
   limit?: number;
@@ -16,19 +21,152 @@ export interface EvalCommandOptions {
   batchSize?: number;
   backend?: string;
   out?: string;
-  logSamples?: boolean;
+  /** `i/n`: evaluate docs with index % n === i. */
+  shard?: string;
+  /** Quantize the base to NF4 while loading (as the experiment does). */
+  nf4?: boolean;
+  maxGenTokens?: number;
+  hellaswag?: string;
+  gsm8kTrain?: string;
+  gsm8kTest?: string;
+  mmlu?: string;
+  mmluSubjects?: string[];
   json?: boolean;
 }
 
+const TASKS = ['hellaswag', 'gsm8k', 'mmlu'];
+
+/** Parses `--shard i/n`. */
+export function parseShard(text: string | undefined): { index: number; count: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index >= count) {
+    throw new CliError('USAGE', `--shard: expected i/n with 0 ≤ i < n, got "${text}"`, {
+      hint: 'e.g. --shard 0/4 on the first of four machines.',
+    });
+  }
+  return { index, count };
+}
+
 /**
- * `qlora eval <model-dir>`: runs HellaSwag / GSM8K / MMLU with lm-eval-identical prompts and
- * writes lm-eval results JSON (and per-sample JSONL). Not wired yet: throws `NOT_AVAILABLE` (exit 4).
+ * `qlora eval --model <dir>`: evaluates HellaSwag, GSM8K and MMLU with lm-eval-identical
+ * prompts, requests and scoring, and writes `results_<date>.json` plus one
+ * `samples_<task>_<date>.jsonl` per task into `--out` (a rerun resumes through the request
+ * cache there). Without data paths it uses the bundled small sets.
  *
  * @example
- * await runEval({ model: 'models/Llama-3.2-1B' }, io); // CliError NOT_AVAILABLE
+ * await runEval({ model: 'models/Llama-3.2-1B', tasks: ['gsm8k'], limit: 100, out: 'runs/base' }, io);
+ * // FR/ΔA/ΔK need two runs: compare them with `qlora compare`
  */
-export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<never> {
-  void options;
-  void io;
-  throw notAvailable('eval', '@qlora/trainer (the LanguageModel over a Hugging Face checkpoint)');
+export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<unknown> {
+  if (options.model === undefined) {
+    throw new CliError('USAGE', 'qlora eval: expected --model <dir>, got none', {
+      hint: 'Pass a Hugging Face model folder: qlora eval --model models/Llama-3.2-1B',
+    });
+  }
+  const tasks = options.tasks ?? TASKS;
+  const unknown = tasks.filter((t) => !TASKS.includes(t));
+  if (unknown.length > 0) {
+    throw new CliError(
+      'USAGE',
+      `--tasks: expected hellaswag, gsm8k or mmlu, got ${unknown.join(', ')}`,
+    );
+  }
+  const shard = parseShard(options.shard);
+  const at = (p: string | undefined) => (p === undefined ? undefined : resolvePath(io.cwd, p));
+  const plan: BenchmarkPlan = {};
+  if (tasks.includes('hellaswag'))
+    plan.hellaswag = { path: at(options.hellaswag), limit: options.limit };
+  if (tasks.includes('gsm8k')) {
+    plan.gsm8k = {
+      numFewshot: options.numFewshot ?? 5,
+      seed: 1234,
+      limit: options.limit,
+      trainPath: at(options.gsm8kTrain),
+      testPath: at(options.gsm8kTest),
+      maxGenTokens: options.maxGenTokens,
+    };
+  }
+  if (tasks.includes('mmlu')) {
+    plan.mmlu = {
+      subjects: options.mmluSubjects ?? [
+        'college_computer_science',
+        'high_school_computer_science',
+        'computer_security',
+        'machine_learning',
+      ],
+      path: at(options.mmlu),
+      numFewshot: 0,
+      limit: options.limit,
+    };
+    if (options.mmlu === undefined && options.mmluSubjects === undefined) {
+      plan.mmlu.subjects = ['fictional_networking', 'fictional_programming'];
+    }
+  }
+  const modelDir = resolvePath(io.cwd, options.model);
+  const outDir = resolvePath(io.cwd, options.out ?? 'runs/eval');
+  const loaded = await openModel(
+    modelDir,
+    {
+      backend: (options.backend ?? 'auto') as BackendChoice,
+      ...(options.nf4 ? { quantize: { quantType: 'nf4', blocksize: 64, doubleQuant: true } } : {}),
+      evalBatchSize: options.batchSize ?? 16,
+      ...(options.maxGenTokens === undefined ? {} : { maxGenTokens: options.maxGenTokens }),
+    },
+    io,
+  );
+  if (options.adapter !== undefined) {
+    const { loadAdapter } = await import('@qlora/lora/node');
+    await loadAdapter(loaded.model, resolvePath(io.cwd, options.adapter));
+  }
+  let progress: ReturnType<typeof createProgress> | undefined;
+  let current = '';
+  let done = 0;
+  const out = await evaluateBenchmarks(loaded.model, plan, {
+    outDir,
+    batchSize: options.batchSize ?? 16,
+    ...(loaded.tokenizer?.eosToken ? { eosText: loaded.tokenizer.eosToken } : {}),
+    ...(shard ? { shard } : {}),
+    modelName: options.model,
+    config: { model: 'qlora.ts', model_args: `pretrained=${options.model}` },
+    ...(io.signal ? { signal: io.signal } : {}),
+    onProgress: (p) => {
+      if (p.task !== current) {
+        progress?.stop();
+        current = p.task;
+        progress = createProgress(io, {
+          total: p.total,
+          label: p.task,
+          json: options.json ?? false,
+        });
+        done = 0;
+      }
+      progress?.increment(p.done - done);
+      done = p.done;
+    },
+  });
+  progress?.stop();
+  if (options.json) {
+    io.stdout.write(
+      stringifyReportJson({
+        results: out.resultsPath,
+        samples: out.samplePaths,
+        metrics: out.results.results,
+      }),
+    );
+  } else {
+    for (const [task, entry] of Object.entries(out.results.results)) {
+      const metrics = Object.entries(entry.metrics)
+        .map(
+          ([k, m]) =>
+            `${k} ${m.value.toFixed(4)}${typeof m.stderr === 'number' ? ` ± ${m.stderr.toFixed(4)}` : ''}`,
+        )
+        .join(', ');
+      io.stdout.write(`${task}: ${metrics}\n`);
+    }
+    io.stdout.write(`wrote ${out.resultsPath}\n`);
+  }
+  return out;
 }
