@@ -1,22 +1,37 @@
 // The Node side of the GPU-host benchmark (bundled by tools/gpu/build.mjs, run by
-// tools/gpu/run-on-gpu.sh): starts a tfjs backend (webgpu by default), checks logit parity against
-// the transformers fixtures, loads a Llama-3.2-1B-shaped checkpoint while sampling host memory,
-// compares its last-position logits with PyTorch fp32, and times forward passes of B × T tokens.
-// Results go to --out as JSON, rewritten after every stage so a crash still leaves what was measured.
-import { readFileSync, writeFileSync } from 'node:fs';
+// tools/gpu/run-on-gpu.sh): starts a tfjs backend (webgpu by default) and runs the stages named in
+// --stages: `fixtures` (logit parity against the transformers fixtures), `logits` (loads the
+// Llama-3.2-1B-shaped checkpoint densely while sampling host memory and compares its last-position
+// logits with PyTorch fp32), `forward` (times forward passes of B × T tokens), `train` (LoRA
+// training steps: lossGradients, clipping, AdamW 'tensor-ops', with or without gradient
+// checkpointing, on an NF4 or dense base; tokens/s and peak memory). Results are merged into
+// --out (JSON), rewritten after every stage and step, so a crash or a deadline still leaves what
+// was measured; several processes (one per stage) can share one file.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  injectLora,
+  type LoraLinear,
+  loraLayers,
+  Nf4Linear,
+  setLoraTraining,
+} from '../../packages/lora/src/index';
+import { dequantize4bit, quantize4bit } from '../../packages/nf4/src/index';
+import {
+  AdamW,
   type BackendName,
   initBackend,
   type LlamaModel,
   loadModel,
+  lossGradients,
 } from '../../packages/trainer/src/index';
 
 const { values: args } = parseArgs({
   options: {
     backend: { type: 'string', default: 'webgpu' },
+    stages: { type: 'string' },
     fixtures: { type: 'string', default: 'test-fixtures/trainer' },
     model: { type: 'string' },
     'torch-ref': { type: 'string' },
@@ -25,17 +40,57 @@ const { values: args } = parseArgs({
     seq: { type: 'string', default: '128' },
     iterations: { type: 'string', default: '3' },
     'time-budget-s': { type: 'string', default: '60' },
+    // train stage
+    'train-batch': { type: 'string', default: '8' },
+    'train-seq': { type: 'string', default: '512' },
+    'train-steps': { type: 'string', default: '3' },
+    checkpointing: { type: 'string', default: 'on' },
+    quantize: { type: 'string', default: 'nf4' },
+    'force-nf4': { type: 'boolean', default: false },
+    'lora-r': { type: 'string', default: '16' },
+    'lora-alpha': { type: 'string', default: '16' },
+    lr: { type: 'string', default: '2e-4' },
   },
 });
 
 /** The few tfjs-core calls needed here; tensors have no chained ops in tfjs-core's Node build. */
 interface TfCore {
   slice(x: unknown, begin: number[], size: number[]): TensorLike;
-  memory(): { numBytes: number; numTensors: number };
+  memory(): {
+    numBytes: number;
+    numTensors: number;
+    numBytesInGPU?: number;
+    numBytesAllocatedInGPU?: number;
+  };
+  engine(): EngineLike;
+  backend(): BackendLike;
+  tidy<T>(fn: () => T): T;
+  sqrt(x: unknown): TensorLike;
+  sum(x: unknown): TensorLike;
+  square(x: unknown): TensorLike;
+  stack(xs: unknown[]): TensorLike;
+  mul(a: unknown, b: unknown): TensorLike;
+  scalar(x: number): TensorLike;
+  dispose(x: unknown): void;
 }
 interface TensorLike {
+  shape: number[];
   data(): Promise<ArrayLike<number>>;
   dispose(): void;
+}
+/** The engine internals read here: the live-tensor byte count behind tf.memory().numBytes. */
+interface EngineLike {
+  state: { numBytes: number };
+  trackTensor(tensor: unknown, backend: unknown): void;
+}
+/** The webgpu backend internals used by the deferred read and the GPU buffer counters. */
+interface BackendLike {
+  readSync(dataId: object): unknown;
+  getBufferData?(buffer: unknown): Promise<ArrayBuffer>;
+  tensorMap?: {
+    get(dataId: object): { values: unknown; dtype: string; shape: number[]; resource: unknown };
+  };
+  bufferManager?: { numBytesUsed: number; numBytesAllocated: number };
 }
 // The same tfjs-core instance the bundle imports (external, resolved beside the bundle).
 const tf = createRequire(import.meta.url)('@tensorflow/tfjs-core') as TfCore;
@@ -55,7 +110,12 @@ interface ReferenceCase {
   greedy?: { prompt: number[]; max_new_tokens: number; tokens: number[] }[];
 }
 
-const results: Record<string, unknown> = { node: process.version, backend: args.backend };
+// Several processes (one per stage) write the same file: keep what earlier ones wrote.
+const results: Record<string, unknown> = {
+  ...(existsSync(args.out) ? (JSON.parse(readFileSync(args.out, 'utf8')) as object) : {}),
+  node: process.version,
+  backend: args.backend,
+};
 const save = () => writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
 const log = (line: string) => console.log(`[gpu-bench] ${line}`);
 
@@ -278,7 +338,309 @@ async function timeForward(model: LlamaModel, ids: number[][], lastOnly: boolean
   save();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Training stage
+
+/**
+ * tfjs's webgpu backend reads a tensor synchronously (`dataSync`) through an OffscreenCanvas, which
+ * Node does not have (ReferenceError), and `lossGradients` reads its loss with `dataSync`. Here a
+ * synchronous read of a GPU-resident tensor instead queues the same buffer copy the async read
+ * makes (submitted at once, so freeing the tensor afterwards is safe), returns NaNs, and the
+ * caller awaits the real values from `deferredReads`. Every use is counted and reported.
+ */
+const deferredReads: { shape: number[]; values: Promise<Float32Array | Int32Array> }[] = [];
+function deferSyncReads(): void {
+  const backend = tf.backend();
+  if (backend.getBufferData === undefined || backend.tensorMap === undefined) return;
+  const getBufferData = backend.getBufferData.bind(backend);
+  const tensorMap = backend.tensorMap;
+  const readSync = backend.readSync.bind(backend);
+  backend.readSync = (dataId: object) => {
+    const data = tensorMap.get(dataId);
+    if (data.values != null || data.dtype === 'string' || data.dtype === 'complex64')
+      return readSync(dataId);
+    const size = data.shape.reduce((a, b) => a * b, 1);
+    const int = data.dtype === 'int32' || data.dtype === 'bool';
+    const values = getBufferData(data.resource).then((buffer) =>
+      int ? new Int32Array(buffer, 0, size) : new Float32Array(buffer, 0, size),
+    );
+    deferredReads.push({ shape: data.shape, values });
+    return int ? new Int32Array(size) : new Float32Array(size).fill(Number.NaN);
+  };
+}
+
+/**
+ * Peak of tf.memory().numBytes (bytes of live tfjs tensors as the engine counts them: every
+ * tensor object, so views sharing a buffer count twice; weights included) and of the webgpu
+ * buffer manager's bytes in use, sampled whenever a tensor is created.
+ */
+const peaks = { numBytes: 0, gpuBytesInUse: 0 };
+function trackMemoryPeaks(): void {
+  const engine = tf.engine();
+  const track = engine.trackTensor.bind(engine);
+  engine.trackTensor = (tensor: unknown, backend: unknown) => {
+    track(tensor, backend);
+    peaks.numBytes = Math.max(peaks.numBytes, engine.state.numBytes);
+    const used = tf.backend().bufferManager?.numBytesUsed;
+    if (used !== undefined) peaks.gpuBytesInUse = Math.max(peaks.gpuBytesInUse, used);
+  };
+}
+function resetPeaks(): void {
+  const m = tf.memory();
+  peaks.numBytes = m.numBytes;
+  peaks.gpuBytesInUse = m.numBytesInGPU ?? 0;
+}
+function memorySnapshot(): Record<string, number> {
+  const m = tf.memory();
+  return {
+    numBytesMiB: m.numBytes / MIB,
+    peakNumBytesMiB: peaks.numBytes / MIB,
+    ...(m.numBytesInGPU !== undefined
+      ? {
+          gpuBytesInUseMiB: m.numBytesInGPU / MIB,
+          peakGpuBytesInUseMiB: peaks.gpuBytesInUse / MIB,
+          gpuBytesAllocatedMiB: (m.numBytesAllocatedInGPU ?? 0) / MIB,
+        }
+      : {}),
+    rssMiB: process.memoryUsage().rss / MIB,
+  };
+}
+
+/** Seeded normal-ish values (sum of uniforms) for the NF4 check weight. */
+function randomWeights(count: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = (next() + next() + next() - 1.5) * 0.05;
+  return out;
+}
+
+/** Max |Δ| between the backend's NF4 dequantization and @qlora/nf4's JS dequantize4bit. */
+async function nf4DequantError(proj: Nf4Linear): Promise<{ maxAbsDiff: number; maxAbs: number }> {
+  const words = (await proj.packedWords.data()) as Int32Array;
+  const bytes = Math.ceil((proj.inFeatures * proj.outFeatures) / 2);
+  const packed = new Uint8Array(words.buffer, words.byteOffset, bytes).slice();
+  const expected = dequantize4bit({ packed, state: proj.state });
+  const w = proj.dequantize();
+  const actual = await w.data();
+  w.dispose();
+  let maxAbsDiff = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs((actual[i] as number) - (expected[i] as number));
+    maxAbsDiff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(maxAbsDiff, d);
+    maxAbs = Math.max(maxAbs, Math.abs(expected[i] as number));
+  }
+  return { maxAbsDiff, maxAbs };
+}
+
+/** NF4 (blocksize 64, double quant) of a random 2048 × 2048 weight, dequantized on this backend. */
+async function nf4Check(): Promise<Record<string, unknown>> {
+  const shape: [number, number] = [2048, 2048];
+  const q = quantize4bit(randomWeights(shape[0] * shape[1], 3407), {
+    shape,
+    blocksize: 64,
+    quantType: 'nf4',
+    doubleQuant: true,
+  });
+  const proj = new Nf4Linear('nf4-check', q);
+  try {
+    const { maxAbsDiff, maxAbs } = await nf4DequantError(proj);
+    return { shape, maxAbsDiff, maxAbs, exact: maxAbsDiff === 0 };
+  } finally {
+    proj.dispose();
+  }
+}
+
+/** The adapter variables by the PEFT names lossGradients keys its gradients with. */
+function adapterVariables(
+  model: LlamaModel,
+): Record<string, ReturnType<LoraLinear['loraWeights']>[string]> {
+  const named: Record<string, ReturnType<LoraLinear['loraWeights']>[string]> = {};
+  for (const lora of loraLayers(model)) {
+    for (const [suffix, variable] of Object.entries(lora.loraWeights()))
+      named[`base_model.model.${lora.name}.${suffix}`] = variable;
+  }
+  return named;
+}
+
+/**
+ * `clip_grad_norm_(1.0)` as the trainer's clipGradNorm computes it, with the norm read
+ * asynchronously (the trainer's version reads it with dataSync).
+ */
+async function clipAsync(
+  grads: Record<string, TensorLike>,
+  maxNorm: number,
+): Promise<{ grads: Record<string, TensorLike>; totalNorm: number }> {
+  const entries = Object.entries(grads);
+  const normTensor = tf.tidy(() =>
+    tf.sqrt(tf.sum(tf.square(tf.stack(entries.map(([, g]) => tf.sqrt(tf.sum(tf.square(g)))))))),
+  );
+  const totalNorm = (await normTensor.data())[0] as number;
+  normTensor.dispose();
+  const coef = Math.min(Math.fround(Math.fround(maxNorm) / Math.fround(totalNorm + 1e-6)), 1);
+  const out: Record<string, TensorLike> = {};
+  for (const [name, g] of entries) out[name] = tf.tidy(() => tf.mul(g, tf.scalar(coef)));
+  return { grads: out, totalNorm };
+}
+
+async function trainStage(dir: string): Promise<void> {
+  const batch = Number(args['train-batch']);
+  const seq = Number(args['train-seq']);
+  const steps = Number(args['train-steps']);
+  const checkpointing = args.checkpointing === 'on';
+  const wantNf4 = args.quantize === 'nf4';
+  const r = Number(args['lora-r']);
+  const alpha = Number(args['lora-alpha']);
+  const lr = Number(args.lr);
+  const entry: Record<string, unknown> = {
+    batch,
+    seq,
+    steps,
+    checkpointing,
+    requestedQuantize: wantNf4 ? 'nf4 blocksize 64 double-quant' : 'none',
+    lora: { r, alpha, dropout: 0, targets: 'q,k,v,o,gate,up,down' },
+    optimizer: `AdamW lr ${lr} wd 0.01 'tensor-ops'; clip 1.0`,
+    startedAtMs: Date.now(),
+  };
+  const key = `train_${args['force-nf4'] ? 'nf4forced_' : ''}ckpt_${checkpointing ? 'on' : 'off'}`;
+  results[key] = entry;
+  save();
+  let useNf4 = wantNf4;
+  if (wantNf4) {
+    entry.nf4Check = await nf4Check();
+    const exact = (entry.nf4Check as { exact: boolean }).exact;
+    log(`NF4 dequantization on ${args.backend} vs @qlora/nf4: ${JSON.stringify(entry.nf4Check)}`);
+    if (!exact && !args['force-nf4']) {
+      useNf4 = false;
+      entry.fallback =
+        'NF4 dequantization on this backend differs from @qlora/nf4: trained on the dense f32 base instead';
+      log(entry.fallback as string);
+    } else if (!exact) {
+      entry.fallback =
+        'NF4 values are wrong on this backend; run anyway (--force-nf4) to time the NF4 code path';
+    }
+  }
+  entry.base = useNf4 ? 'nf4' : 'dense f32';
+  save();
+  resetPeaks();
+  const loadStart = performance.now();
+  const { model, weightBytes } = await loadModel(dir, {
+    skipTokenizer: true,
+    ...(useNf4 ? { quantize: { quantType: 'nf4', blocksize: 64, doubleQuant: true } } : {}),
+  });
+  entry.load = {
+    seconds: (performance.now() - loadStart) / 1000,
+    weightBytesMiB: weightBytes / MIB,
+    ...memorySnapshot(),
+  };
+  save();
+  log(
+    `loaded ${entry.base} base in ${(entry.load as { seconds: number }).seconds.toFixed(1)} s, weights ${(weightBytes / MIB).toFixed(0)} MiB`,
+  );
+  try {
+    if (useNf4) {
+      let first: Nf4Linear | undefined;
+      model.mapProjections((p) => {
+        if (first === undefined && p instanceof Nf4Linear) first = p;
+        return p;
+      });
+      if (first) entry.nf4CheckLoaded = { name: first.name, ...(await nf4DequantError(first)) };
+    }
+    const report = injectLora(model, { r, alpha, dropout: 0, seed: 3407 });
+    entry.trainable = report.summary;
+    const named = adapterVariables(model);
+    const optimizer = new AdamW(named as never, {
+      lr,
+      weightDecay: 0.01,
+      arithmetic: 'tensor-ops',
+    });
+    const ids = benchIds(batch, seq, model.config.vocabSize).flat();
+    const flat = {
+      batchSize: batch,
+      seqLength: seq,
+      inputIds: ids,
+      labels: ids,
+      attentionMask: ids.map(() => 1),
+    };
+    const labelCount = batch * (seq - 1);
+    const probe = Object.values(named).at(-1) as unknown as TensorLike;
+    setLoraTraining(model, true);
+    const samples: number[] = [];
+    const losses: number[] = [];
+    const norms: number[] = [];
+    entry.samples = samples;
+    entry.losses = losses;
+    entry.gradNorms = norms;
+    entry.memoryBeforeSteps = memorySnapshot();
+    resetPeaks();
+    for (let step = 0; step <= steps; step++) {
+      const start = performance.now();
+      const pending = deferredReads.length;
+      const result = lossGradients(model, flat, {
+        gradientCheckpointing: checkpointing,
+        scale: 1 / labelCount,
+      });
+      let loss = result.loss;
+      if (deferredReads.length > pending) {
+        const read = deferredReads[pending];
+        loss = ((await read?.values) ?? [Number.NaN])[0] as number;
+        entry.deferredSyncReadsPerStep = deferredReads.length - pending;
+      }
+      const clipped = await clipAsync(result.grads as never, 1.0);
+      tf.dispose(Object.values(result.grads));
+      optimizer.step(clipped.grads as never);
+      tf.dispose(Object.values(clipped.grads));
+      const tail = tf.slice(probe, [0, 0], [1, 1]);
+      await tail.data(); // the update has run: the queue is drained
+      tail.dispose();
+      const seconds = (performance.now() - start) / 1000;
+      losses.push(loss);
+      norms.push(clipped.totalNorm);
+      if (step === 0) {
+        entry.firstStepSeconds = seconds;
+        entry.memoryAfterFirstStep = memorySnapshot();
+      } else samples.push(seconds);
+      entry.memory = memorySnapshot();
+      entry.endedAtMs = Date.now();
+      if (samples.length > 0) {
+        const sorted = [...samples].sort((a, b) => a - b);
+        const median = sorted[Math.floor(sorted.length / 2)] as number;
+        entry.medianSeconds = median;
+        entry.tokensPerSecond = (batch * seq) / median;
+      }
+      save();
+      log(
+        `train ${entry.base} ckpt ${checkpointing ? 'on' : 'off'} step ${step}${step === 0 ? ' (warm-up)' : ''}: ${seconds.toFixed(2)} s, loss ${loss.toFixed(5)}, grad norm ${clipped.totalNorm.toExponential(3)}, peak tf.memory().numBytes ${(peaks.numBytes / MIB).toFixed(0)} MiB, gpu in use peak ${(peaks.gpuBytesInUse / MIB).toFixed(0)} MiB`,
+      );
+    }
+    setLoraTraining(model, false);
+    optimizer.dispose();
+    if (entry.tokensPerSecond !== undefined)
+      log(
+        `train ${entry.base} ckpt ${checkpointing ? 'on' : 'off'}: ${(entry.tokensPerSecond as number).toFixed(0)} tokens/s (median of ${samples.length})`,
+      );
+  } catch (error) {
+    entry.error = String((error as Error)?.stack ?? error);
+    entry.memoryAtError = memorySnapshot();
+    log(`train failed: ${String(error)}`);
+  } finally {
+    entry.endedAtMs = Date.now();
+    save();
+    model.dispose();
+  }
+}
+
 async function main(): Promise<void> {
+  const stages = new Set(
+    (args.stages ?? (args.model === undefined ? 'fixtures' : 'fixtures,logits,forward')).split(','),
+  );
   const report = await initBackend(args.backend as BackendName);
   results.tried = report.tried;
   if (report.backend === 'webgpu') results.adapter = await adapterInfo();
@@ -286,11 +648,15 @@ async function main(): Promise<void> {
   log(
     `backend ${report.backend}: ${JSON.stringify(report.tried)} ${JSON.stringify(results.adapter ?? {})}`,
   );
-  await parity();
+  deferSyncReads();
+  trackMemoryPeaks();
+  if (stages.has('fixtures')) await parity();
   if (args.model === undefined) return;
+  if (stages.has('train')) await trainStage(args.model);
+  if (!stages.has('logits') && !stages.has('forward')) return;
   const model = await loadLarge(args.model);
   const ids = benchIds(Number(args.batch), Number(args.seq), model.config.vocabSize);
-  if (args['torch-ref'] !== undefined) {
+  if (stages.has('logits') && args['torch-ref'] !== undefined) {
     try {
       await parityAtScale(model, ids, args['torch-ref']);
     } catch (error) {
@@ -299,8 +665,10 @@ async function main(): Promise<void> {
       log(`1B parity failed: ${String(error)}`);
     }
   }
-  await timeForward(model, ids, true);
-  await timeForward(model, ids, false);
+  if (stages.has('forward')) {
+    await timeForward(model, ids, true);
+    await timeForward(model, ids, false);
+  }
   model.dispose();
 }
 

@@ -1,6 +1,7 @@
-"""Prints the GPU-host benchmark as one markdown table (BENCHMARKS.md style).
+"""Prints the GPU-host benchmark as markdown tables (BENCHMARKS.md style).
 
-  python3 tools/gpu/table.py DIR     # DIR holds torch.json, node.json and torch-load.json
+  python3 tools/gpu/table.py DIR     # DIR holds torch.json, node.json, and optionally
+                                     # torch-load.json and smi.csv (epoch ms, MiB used)
 Works on partial results: a stage that did not run prints as a missing row.
 """
 
@@ -8,8 +9,12 @@ import json
 import os
 import sys
 
-ANCHORS = {"fp32": 18.6e3, "bf16": 156e3}  # tokens/s, PyTorch on this host (issue 6)
+FORWARD_ANCHORS = {"fp32": 18.6e3, "bf16": 156e3}  # tokens/s, PyTorch forward on this host (issue 6)
+# Issue 8: PyTorch + PEFT LoRA training, Llama-3.2-1B shape, seq 512 x batch 8, r 16, all linear.
+TRAIN_ANCHORS = {"bf16": 37.7e3, "fp32": 8.0e3}
+TRAIN_ANCHOR_BF16_GB = 20.4
 PARITY_BOUND = 1e-4
+GIB = 1024.0  # MiB per GiB
 
 
 def read(path):
@@ -18,6 +23,19 @@ def read(path):
             return json.load(f)
     except (OSError, ValueError):
         return {}
+
+
+def read_smi(path):
+    samples = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) == 2 and parts[0].isdigit() and parts[1].strip().isdigit():
+                    samples.append((int(parts[0]), int(parts[1])))
+    except OSError:
+        pass
+    return samples
 
 
 def fmt(x, digits=3):
@@ -30,58 +48,133 @@ def fmt(x, digits=3):
     return f"{x:.{digits}g}"
 
 
+def ratio(a, b):
+    return a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+
+def smi_peak(samples, entry):
+    """Largest nvidia-smi memory.used (MiB) inside an entry's [startedAtMs, endedAtMs], minus the idle baseline."""
+    if not samples or "startedAtMs" not in entry:
+        return None
+    baseline = min(used for _, used in samples)
+    end = entry.get("endedAtMs", float("inf")) + 500
+    inside = [used for t, used in samples if entry["startedAtMs"] <= t <= end]
+    return (max(inside) - baseline) if inside else None
+
+
 def main() -> None:
     base = sys.argv[1] if len(sys.argv) > 1 else "."
     torch = read(os.path.join(base, "torch.json"))
     node = read(os.path.join(base, "node.json"))
     load_ref = read(os.path.join(base, "torch-load.json"))
+    smi = read_smi(os.path.join(base, "smi.csv"))
     backend = node.get("backend", "webgpu")
+    out = []
+
+    # --- logits and forward (issue 6) ---------------------------------------------------------
     rows = []
 
     def row(name, value, unit, ref_name=None, ref_value=None, target="–", note=""):
-        ratio = value / ref_value if isinstance(value, (int, float)) and ref_value else None
+        r = ratio(value, ref_value)
         ref = f"{ref_name}: {fmt(ref_value)}" if ref_name and ref_value is not None else "–"
-        val = f"{fmt(value)} {unit}" if isinstance(value, (int, float)) else (value or "not run")
-        rows.append(f"| {name} | {val} | {ref} | {fmt(ratio)} | {target} | {note} |")
+        val = f"{fmt(value)} {unit}".strip() if isinstance(value, (int, float)) else (value or "not run")
+        rows.append(f"| {name} | {val} | {ref} | {fmt(r)} | {target} | {note} |")
 
     for case in node.get("parity", []):
         worst = max(case.get("maxRelError", float("nan")), case.get("leftPaddedBatchRelError", 0))
-        ok = case.get("pass")
-        row(f"{backend} parity, {case['case']} (max abs Δ / max abs ref, T={','.join(map(str, case.get('sequenceLengths', [])))} + left-padded batch)",
-            worst if "maxRelError" in case else case.get("error", "failed"), "",
-            target=f"≤ 1e-4 {'✓' if ok else '✗'}",
+        row(f"{backend} parity, {case['case']}", worst if "maxRelError" in case else case.get("error", "failed"), "",
+            target=f"≤ 1e-4 {'✓' if case.get('pass') else '✗'}",
             note=f"vs transformers fixtures; greedy identical: {case.get('greedyIdentical')}")
-    load = node.get("load")
-    if load:
-        ref_peak = load_ref.get("peakRssMiB")
-        row(f"{backend}: loadModel of the 1B bf16 checkpoint ({load['parameters'] / 1e9:.3f} B params → f32), peak host RSS",
-            load["sampledPeakRssMiB"], "MiB", "transformers from_pretrained f32 on CPU" if ref_peak else None, ref_peak,
-            note=f"lower is better; load {load['seconds']:.1f} s (transformers {fmt(load_ref.get('seconds'))} s); "
-                 f"RSS before {load['rssBeforeMiB']:.0f} MiB; VmHWM after load {load['vmHwmAfterMiB']:.0f} MiB")
     scale = node.get("parityAtScale")
     if scale:
         row(f"{backend}: 1B last-position logits vs PyTorch fp32 strict ({scale.get('rows')} rows)",
-            scale.get("relError", scale.get("error")), "", note=f"max abs Δ / max abs ref; argmax agree {scale.get('argmaxAgree')}/{scale.get('rows')}")
-    b, t = torch.get("batch", 32), torch.get("seq", 128)
+            scale.get("relError", scale.get("error")), "", "same ids, same bf16 weights", None,
+            note=f"max abs Δ / max abs ref; argmax agree {scale.get('argmaxAgree')}/{scale.get('rows')}")
+    load = node.get("load")
+    if load:
+        ref_peak = load_ref.get("peakRssMiB")
+        row(f"{backend}: dense loadModel of the 1B bf16 checkpoint, peak host RSS", load["sampledPeakRssMiB"], "MiB",
+            "transformers from_pretrained f32 on CPU" if ref_peak else None, ref_peak,
+            note=f"load {load['seconds']:.1f} s")
     for key, tkey, label in (("forwardFull", "Full", "all logits"), ("forwardLastOnly", "LastOnly", "last-position logits")):
+        entry = node.get(key)
+        if not entry:
+            continue
+        for prec in ("fp32", "bf16"):
+            row(f"{backend}: forward {torch.get('seq')} × {torch.get('batch')}, {label}",
+                entry.get("tokensPerSecond", entry.get("error")), "tokens/s",
+                f"PyTorch {prec} same run", torch.get(f"{prec}{tkey}", {}).get("tokensPerSecond"))
+    if rows:
+        out.append("| benchmark | value | reference (same run) | ratio | target | note |")
+        out.append("|---|---|---|---|---|---|")
+        out.extend(rows)
+        out.append("")
+
+    # --- training (issue 8) --------------------------------------------------------------------
+    ttrain = torch.get("train", {})
+    trows = []
+    for key, label in (("train_ckpt_on", "checkpointing on"), ("train_ckpt_off", "checkpointing off"),
+                       ("train_nf4forced_ckpt_on", "checkpointing on, NF4 forced (values wrong: cost only)")):
+        entry = node.get(key)
+        if not entry:
+            continue
+        ckpt = "on" if entry.get("checkpointing") else "off"
+        tps = entry.get("tokensPerSecond")
+        mem = entry.get("memory", entry.get("memoryAtError", {}))
+        value = f"{fmt(tps)} tokens/s" if tps else ("error: " + entry["error"].splitlines()[0][:160] if "error" in entry else "not finished")
+        bf16 = ttrain.get(f"bf16_ckpt_{ckpt}", {}).get("tokensPerSecond")
+        fp32 = ttrain.get(f"fp32_ckpt_{ckpt}", {}).get("tokensPerSecond")
+        smi_mib = smi_peak(smi, entry)
+        trows.append(
+            f"| {backend} {entry.get('base', '?')} base, {label} | {value} | "
+            f"{fmt(ratio(tps, fp32))} / {fmt(ratio(tps, bf16))} | {fmt(ratio(tps, TRAIN_ANCHORS['fp32']))} / {fmt(ratio(tps, TRAIN_ANCHORS['bf16']))} | "
+            f"{fmt(mem.get('peakNumBytesMiB', 0) / GIB)} GiB | {fmt(mem.get('peakGpuBytesInUseMiB', 0) / GIB)} GiB | "
+            f"{fmt(smi_mib / GIB) if smi_mib is not None else '–'} GiB | "
+            f"median of {len(entry.get('samples', []))} ({fmt(entry.get('medianSeconds'))} s/step), warm-up {fmt(entry.get('firstStepSeconds'))} s; "
+            f"losses {[round(x, 5) for x in entry.get('losses', [])]}; {entry.get('fallback', '')} |")
+    for key in ("bf16_ckpt_on", "fp32_ckpt_on", "bf16_ckpt_off", "fp32_ckpt_off"):
+        entry = ttrain.get(key)
+        if not entry:
+            continue
+        prec, ckpt = key.split("_ckpt_")
+        tps = entry.get("tokensPerSecond")
+        value = f"{fmt(tps)} tokens/s" if tps else "error: " + entry.get("error", "?")[:160]
+        anchor = ratio(tps, TRAIN_ANCHORS[prec])
+        smi_mib = smi_peak(smi, entry)
+        mem_note = f"; bf16 memory anchor {TRAIN_ANCHOR_BF16_GB} GB: {fmt(ratio(entry.get('maxAllocatedMiB', 0) * 2**20 / 1e9, TRAIN_ANCHOR_BF16_GB))}" if prec == "bf16" else ""
+        trows.append(
+            f"| PyTorch + PEFT {'bf16' if prec == 'bf16' else 'fp32 strict (TF32 off)'}, checkpointing {ckpt} | {value} | – | "
+            f"{fmt(anchor) + ' (' + prec + ')' if anchor else '–'} | max_memory_allocated {fmt(entry.get('maxAllocatedMiB', 0) / GIB)} GiB | "
+            f"max_memory_reserved {fmt(entry.get('maxReservedMiB', 0) / GIB)} GiB | {fmt(smi_mib / GIB) if smi_mib is not None else '–'} GiB | "
+            f"median of {len(entry.get('samples', []))} ({fmt(entry.get('medianSeconds'))} s/step); losses {[round(x, 5) for x in entry.get('losses', [])]}{mem_note} |")
+    if trows:
+        b, t = ttrain.get("batch", 8), ttrain.get("seq", 512)
+        out.append(f"Training, seq {t} × batch {b}, LoRA r 16 alpha 16 on all seven projections, AdamW, clip 1.0:")
+        out.append("")
+        out.append("| run | throughput | ratio to PyTorch fp32 / bf16 (same run) | ratio to anchors fp32 8.0k / bf16 37.7k | peak tf.memory().numBytes | peak GPU buffers in use | nvidia-smi peak − idle | note |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        out.extend(trows)
+        out.append("")
+    checks = []
+    for key in ("train_ckpt_on", "train_ckpt_off", "train_nf4forced_ckpt_on"):
         entry = node.get(key, {})
-        value = entry.get("tokensPerSecond", entry.get("error"))
-        note = f"median of {len(entry.get('samples', []))}, first call {fmt(entry.get('firstSeconds'))} s" if "samples" in entry else ""
-        for prec in ("fp32", "bf16"):
-            ref = torch.get(f"{prec}{tkey}", {}).get("tokensPerSecond")
-            row(f"{backend}: forward {t} × {b} tokens, {label}", value, "tokens/s",
-                f"PyTorch {'fp32 strict' if prec == 'fp32' else 'bf16'} same run", ref, note=note)
-        for prec in ("fp32", "bf16"):
-            ref = torch.get(f"{prec}{tkey}", {}).get("tokensPerSecond")
-            if ref is not None:
-                row(f"PyTorch {'fp32 strict (TF32 off)' if prec == 'fp32' else 'bf16'}: forward {t} × {b}, {label}",
-                    ref, "tokens/s", f"issue-6 anchor {prec}", ANCHORS[prec])
-    print("| benchmark | throughput | reference (same run) | ratio | target | note |")
-    print("|---|---|---|---|---|---|")
-    print("\n".join(rows))
+        if "nf4Check" in entry:
+            checks.append(f"- {key}: NF4 dequantization on {backend} vs `@qlora/nf4` (random 2048×2048, blocksize 64, double quant): {entry['nf4Check']}"
+                          + (f"; loaded {entry['nf4CheckLoaded']}" if "nf4CheckLoaded" in entry else ""))
+        if entry.get("deferredSyncReadsPerStep") is not None:
+            checks.append(f"- {key}: synchronous reads deferred per step: {entry['deferredSyncReadsPerStep']}")
+    node_loss = (node.get("train_ckpt_on", {}).get("losses") or [None])[0]
+    torch_loss = (ttrain.get("fp32_ckpt_on", {}).get("losses") or [None])[0]
+    if node.get("train_ckpt_on", {}).get("base") == "dense f32" and node_loss is not None and torch_loss:
+        checks.append(f"- step-1 loss (base model, B = 0): {backend} dense f32 {node_loss:.7f} vs PyTorch fp32 strict {torch_loss:.7f} "
+                      f"(relative difference {abs(node_loss - torch_loss) / abs(torch_loss):.2e})")
+    if checks:
+        out.extend(checks)
+        out.append("")
     adapter = node.get("adapter", {})
-    print(f"\n{backend} adapter: {adapter}; torch {torch.get('torch')}, transformers {torch.get('transformers')}, "
-          f"GPU {torch.get('gpu')}, attention {torch.get('attnImplementation')}")
+    out.append(f"{backend} adapter: {adapter}; torch {torch.get('torch')}, transformers {torch.get('transformers')}, "
+               f"PEFT {torch.get('peft')}, GPU {torch.get('gpu')}, attention {torch.get('attnImplementation')}")
+    print("\n".join(out))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,18 @@ fp32 last-position logits of the first rows of the benchmark ids for the Node si
 
   python3 tools/gpu/torch_bench.py --model-dir /tmp/llama1b --json $OUT/torch.json --ref /tmp/llama1b-ref.bin
   python3 tools/gpu/torch_bench.py --load-rss /tmp/llama1b   # peak host RSS of from_pretrained (f32, CPU)
+  ... --no-forward --train   # skip the forward timings; PyTorch + PEFT LoRA training references
+
+The training reference (--train): the saved folder reloaded in bf16 and in strict fp32 (TF32 off),
+PEFT LoRA r 16, alpha 16, dropout 0 on all seven projections (adapter weights float32, PEFT's
+default autocast), torch.optim.AdamW (lr 2e-4, weight decay 0.01), clip_grad_norm_ 1.0, batch 8 x
+seq 512 of the benchmark ids with labels = ids, gradient checkpointing (non-reentrant) on and off;
+one warm-up step then the median of --train-steps, torch.cuda.synchronize around each;
+torch.cuda.max_memory_allocated over the timed steps.
 """
 
 import argparse
+import gc
 import inspect
 import json
 import os
@@ -70,6 +79,63 @@ def time_forward(model, ids, logits_to_keep: int, warmup: int, iters: int) -> di
     return {"samples": samples, "medianSeconds": median, "tokensPerSecond": ids.numel() / median}
 
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def train_reference(model_dir: str, dtype, checkpointing: bool, ids, steps: int) -> dict:
+    """PyTorch + PEFT LoRA steps on the saved folder; tokens/s and peak CUDA memory."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.cuda.empty_cache()
+    started = time.time() * 1000
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=dtype).cuda()
+    model.config.use_cache = False
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, bias="none",
+                                             target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=2e-4, weight_decay=0.01)
+    entry = {
+        "dtype": str(dtype).replace("torch.", ""),
+        "checkpointing": checkpointing,
+        "trainable": sum(p.numel() for p in params),
+        "adapterDtype": str(params[0].dtype).replace("torch.", ""),
+        "allocatedBeforeMiB": torch.cuda.memory_allocated() / 2**20,
+        "startedAtMs": started,
+    }
+    torch.cuda.reset_peak_memory_stats()
+    samples, losses, norms = [], [], []
+    for step in range(steps + 1):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        losses.append(loss.item())
+        norms.append(norm.item())
+        if step == 0:
+            entry["firstStepSeconds"] = seconds
+        else:
+            samples.append(seconds)
+    median = statistics.median(samples)
+    entry.update({
+        "samples": samples, "losses": losses, "gradNorms": norms, "medianSeconds": median,
+        "tokensPerSecond": ids.numel() / median,
+        "maxAllocatedMiB": torch.cuda.max_memory_allocated() / 2**20,
+        "maxReservedMiB": torch.cuda.max_memory_reserved() / 2**20,
+        "endedAtMs": time.time() * 1000,
+    })
+    del model, optimizer, params, loss
+    torch.cuda.empty_cache()
+    return entry
+
+
 def bench(args) -> None:
     results = {
         "torch": torch.__version__,
@@ -118,17 +184,43 @@ def bench(args) -> None:
         torch.set_float32_matmul_precision("highest")
         ref = model(input_ids=ids[: args.ref_rows], logits_to_keep=1, use_cache=False).logits
         ref.float().cpu().numpy().astype("<f4").tofile(args.ref)
-        for name, keep in (("LastOnly", 1), ("Full", 0)):
-            results[f"fp32{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
-            save()
-            print(f"[torch] fp32 strict, {name}: {results[f'fp32{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
-        model = model.to(torch.bfloat16)
-        for name, keep in (("LastOnly", 1), ("Full", 0)):
-            results[f"bf16{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
-            save()
-            print(f"[torch] bf16, {name}: {results[f'bf16{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
+        print(f"[torch] wrote fp32 last-position logits of {args.ref_rows} rows to {args.ref}", flush=True)
+        if args.forward:
+            for name, keep in (("LastOnly", 1), ("Full", 0)):
+                results[f"fp32{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
+                save()
+                print(f"[torch] fp32 strict, {name}: {results[f'fp32{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
+            model = model.to(torch.bfloat16)
+            for name, keep in (("LastOnly", 1), ("Full", 0)):
+                results[f"bf16{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
+                save()
+                print(f"[torch] bf16, {name}: {results[f'bf16{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
     results["cudaMaxAllocatedMiB"] = torch.cuda.max_memory_allocated() / 2**20
     save()
+    if not args.train:
+        return
+    import peft
+
+    del model
+    torch.cuda.empty_cache()
+    results["peft"] = peft.__version__
+    train_ids = bench_ids(args.train_batch, args.train_seq, config.vocab_size).cuda()
+    results["train"] = {"batch": args.train_batch, "seq": args.train_seq}
+    # Checkpointing on first (the Node side's first stage too), bf16 before strict fp32.
+    for checkpointing in (True, False):
+        for dtype in (torch.bfloat16, torch.float32):
+            key = f"{'bf16' if dtype == torch.bfloat16 else 'fp32'}_ckpt_{'on' if checkpointing else 'off'}"
+            try:
+                results["train"][key] = train_reference(args.model_dir, dtype, checkpointing, train_ids, args.train_steps)
+            except Exception as error:  # an OOM or a PEFT change: record it, keep going
+                results["train"][key] = {"error": repr(error)}
+            gc.collect()
+            torch.cuda.empty_cache()
+            save()
+            entry = results["train"][key]
+            print(f"[torch] PEFT LoRA {key}: {entry.get('tokensPerSecond', 0):.0f} tokens/s, "
+                  f"max allocated {entry.get('maxAllocatedMiB', 0):.0f} MiB, losses {entry.get('losses')} "
+                  f"{entry.get('error', '')}", flush=True)
 
 
 def load_rss(model_dir: str) -> None:
@@ -153,6 +245,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--load-rss")
+    parser.add_argument("--no-forward", dest="forward", action="store_false")
+    parser.add_argument("--train", action="store_true")
+    parser.add_argument("--train-batch", type=int, default=8)
+    parser.add_argument("--train-seq", type=int, default=512)
+    parser.add_argument("--train-steps", type=int, default=5)
     args = parser.parse_args()
     if args.load_rss:
         load_rss(args.load_rss)
