@@ -26,27 +26,29 @@ export interface JsonlRequestCache extends RequestCache {
  */
 export async function openJsonlRequestCache(path: string): Promise<JsonlRequestCache> {
   const map = new Map<string, unknown>();
-  let text = '';
+  let bytes: Buffer = Buffer.alloc(0);
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await mkdir(dirname(path), { recursive: true });
-  }
-  const lines = text.split('\n');
-  const complete = text.endsWith('\n') || text === '';
-  let keptBytes = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const isLast = i === lines.length - 1;
-    if (isLast && !complete) break;
-    if (line === '') {
-      keptBytes += isLast ? 0 : 1;
-      continue;
-    }
-    let entry: { key?: unknown; value?: unknown };
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw cacheIoError(path, error);
     try {
-      entry = JSON.parse(line) as { key?: unknown; value?: unknown };
+      await mkdir(dirname(path), { recursive: true });
+    } catch (cause) {
+      throw cacheIoError(path, cause);
+    }
+  }
+  // Complete lines end in '\n'; a torn last line (a kill mid-append) is cut off. Counted in
+  // bytes, not decoded characters: an invalid UTF-8 byte decodes to a 3-byte U+FFFD, and counting
+  // decoded text used to cut the file at the wrong offset, leaving half a line for the next
+  // append to glue onto (found by fuzzing).
+  const keptBytes = bytes.lastIndexOf(0x0a) + 1;
+  const lines = bytes.subarray(0, keptBytes).toString('utf8').split('\n');
+  for (let i = 0; i < lines.length - 1; i++) {
+    const line = lines[i]!;
+    if (line === '') continue;
+    let entry: unknown;
+    try {
+      entry = JSON.parse(line);
     } catch (cause) {
       throw new BenchCoreError(
         'E_CACHE_LINE',
@@ -54,16 +56,23 @@ export async function openJsonlRequestCache(path: string): Promise<JsonlRequestC
         { cause },
       );
     }
-    if (typeof entry.key !== 'string') {
+    const key =
+      entry !== null && typeof entry === 'object' ? (entry as { key?: unknown }).key : undefined;
+    if (typeof key !== 'string') {
       throw new BenchCoreError(
         'E_CACHE_LINE',
-        `request cache ${path}:${i + 1}: expected a string "key", got ${typeof entry.key}`,
+        `request cache ${path}:${i + 1}: expected an object with a string "key", got ${JSON.stringify(line.slice(0, 80))}. Hint: delete the file to start over.`,
       );
     }
-    map.set(entry.key, entry.value);
-    keptBytes += Buffer.byteLength(line, 'utf8') + 1;
+    map.set(key, (entry as { value?: unknown }).value);
   }
-  if (!complete) await truncate(path, keptBytes);
+  if (keptBytes !== bytes.length) {
+    try {
+      await truncate(path, keptBytes);
+    } catch (cause) {
+      throw cacheIoError(path, cause);
+    }
+  }
 
   // Lines set while a write is in flight go out together in the next append (one syscall per
   // model batch rather than per answer).
@@ -91,4 +100,12 @@ export async function openJsonlRequestCache(path: string): Promise<JsonlRequestC
     },
     flush: flushBuffer,
   };
+}
+
+function cacheIoError(path: string, cause: unknown): BenchCoreError {
+  return new BenchCoreError(
+    'E_CACHE_IO',
+    `request cache ${path}: expected a readable, writable file, got ${(cause as NodeJS.ErrnoException).code ?? String(cause)}. Hint: point the cache at a file in a writable folder.`,
+    { cause },
+  );
 }

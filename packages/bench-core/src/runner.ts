@@ -113,6 +113,12 @@ export async function evaluate<Doc>(
     );
   }
   const evalDocs = docs.slice(0, limit);
+  if (evalDocs.length === 0) {
+    throw new BenchCoreError(
+      'E_NO_DOCS',
+      `evaluate ${task.name}: expected at least one doc to evaluate, got 0 (${docs.length} doc(s), limit ${requested}). Hint: check the benchmark data path, or raise limit.`,
+    );
+  }
   const rng = new PythonRandom(options.fewshotSeed ?? 1234);
 
   const requestsPerDoc: TaskRequest[][] = [];
@@ -121,7 +127,7 @@ export async function evaluate<Doc>(
     const requests = task.docToRequests(evalDocs[docId]!, { docId, rng });
     checkRequestKinds(task, requests, docId);
     requestsPerDoc.push(requests);
-    plannedPerDoc.push(requests.map(planRequest));
+    plannedPerDoc.push(requests.map((r) => planRequest(r, `${task.name} doc ${docId}`)));
   }
 
   const answers = new Map<string, LoglikelihoodResult | string>();
@@ -244,8 +250,16 @@ export async function evaluate<Doc>(
   };
 }
 
-function planRequest(request: TaskRequest): Planned {
+function planRequest(request: TaskRequest, where: string): Planned {
   if (request.kind === 'loglikelihood') {
+    if (request.continuation === '') {
+      // lm-eval's HFLM stops on `assert len(continuation_enc) > 0`: an empty choice has no
+      // tokens to score. Say which request, before any model call.
+      throw new BenchCoreError(
+        'E_TASK_REQUESTS',
+        `${where}: expected a non-empty loglikelihood continuation, got "" after context ${JSON.stringify(request.context.slice(-60))}. Hint: a doc has an empty answer choice; fix or drop it from the data (lm-eval fails the same way, on an assertion).`,
+      );
+    }
     const sent = moveTrailingWhitespace(request);
     return { kind: 'loglikelihood', key: hashRequest('loglikelihood', sent), request: sent };
   }

@@ -250,6 +250,12 @@ export function makeBatches(
       `bad batchSize: expected an integer ≥ 1, got ${batchSize}`,
     );
   }
+  if (sequences.length === 0) {
+    throw new DatasetsError(
+      'EMPTY_DATASET',
+      'cannot make batches: expected at least one sequence, got 0\nHint: the dataset is empty; check the data path, the sample size (n) and records dropped for being too long (maxLength).',
+    );
+  }
   if (options.groupByLength && options.seed === undefined) {
     throw new DatasetsError(
       'INVALID_ARGUMENT',
@@ -283,5 +289,11 @@ export function makeBatches(
     for (let b = 0; b < items.length; b += batchSize) groups.push(items.slice(b, b + batchSize));
   }
   if (options.dropLast) groups = groups.filter((g) => g.length === batchSize);
+  if (groups.length === 0) {
+    throw new DatasetsError(
+      'EMPTY_DATASET',
+      `cannot make batches: expected at least one full batch of ${batchSize} with dropLast, got ${items.length} sequence(s)\nHint: lower batchSize or set dropLast: false.`,
+    );
+  }
   return groups.map((g) => collateBatch(g, options));
 }

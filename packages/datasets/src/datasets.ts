@@ -35,7 +35,19 @@ export async function loadAlpaca(
   path: string,
   options: CommonOptions = {},
 ): Promise<AlpacaRecord[]> {
-  return (await loadRecords(path, alpacaRecordSchema, options)).records;
+  return nonEmpty(path, (await loadRecords(path, alpacaRecordSchema, options)).records, options);
+}
+
+/** A named loader's result must hold records unless `limit: 0` asked for none. */
+function nonEmpty<T>(path: string, records: T[], options: CommonOptions): T[] {
+  if (records.length === 0 && options.limit !== 0) {
+    throw new DatasetsError(
+      'EMPTY_DATASET',
+      `no records in ${path}: expected at least one record, got 0\nHint: the file is empty or holds only blank lines; check the path (a dataset setting such as finetune.dataset.path).`,
+      { file: path },
+    );
+  }
+  return records;
 }
 
 /**
@@ -48,7 +60,7 @@ export async function loadAlpaca(
  * ```
  */
 export async function loadGsm8k(path: string, options: CommonOptions = {}): Promise<Gsm8kRecord[]> {
-  return (await loadRecords(path, gsm8kRecordSchema, options)).records;
+  return nonEmpty(path, (await loadRecords(path, gsm8kRecordSchema, options)).records, options);
 }
 
 /**
@@ -83,7 +95,7 @@ export async function loadHellaswag(
   const raw =
     variant === 'raw' || (variant === 'auto' && (await firstRecordHas(path, 'ctx_a', rest)));
   const schema = raw ? hellaswagRawSchema : hellaswagPreprocessedSchema;
-  return (await loadRecords(path, schema, rest)).records as HellaswagRecord[];
+  return nonEmpty(path, (await loadRecords(path, schema, rest)).records, rest) as HellaswagRecord[];
 }
 
 async function firstRecordHas(path: string, key: string, options: CommonOptions): Promise<boolean> {
@@ -172,7 +184,7 @@ export async function loadMmluCsv(pathOrDir: string, subject?: string): Promise<
       format: 'csv',
       csv: { columns: MMLU_CSV_COLUMNS },
     });
-    for (const row of records) out.push({ ...row, subject: fileSubject });
+    for (const row of nonEmpty(file, records, {})) out.push({ ...row, subject: fileSubject });
   }
   return out;
 }

@@ -9,6 +9,7 @@
  * - `TOKENIZATION_MISMATCH`: prompt and full text tokenize inconsistently beyond the documented case.
  * - `RECORD_TOO_LONG`: a record exceeds `maxLength` and the policy is `'error'`.
  * - `TEMPLATE_FAILED`: a chat template is missing or fails to render.
+ * - `EMPTY_DATASET`: a file or sequence list that must hold records holds none.
  *
  * @example
  * ```ts
@@ -23,7 +24,8 @@ export type DatasetsErrorCode =
   | 'INVALID_ARGUMENT'
   | 'TOKENIZATION_MISMATCH'
   | 'RECORD_TOO_LONG'
-  | 'TEMPLATE_FAILED';
+  | 'TEMPLATE_FAILED'
+  | 'EMPTY_DATASET';
 
 /**
  * Where in a data file an error happened; every field is optional because not all apply.

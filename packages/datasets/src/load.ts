@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access, open, readFile } from 'node:fs/promises';
 import { CsvError, parse as parseCsv } from 'csv-parse';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { z } from 'zod';
 import {
   arrayElementOffset,
@@ -12,6 +12,7 @@ import {
   preview,
   valueAtPath,
 } from './_locate';
+import { checkPageHeaders } from './_parquet-pages';
 import { DatasetsError } from './errors';
 
 /**
@@ -452,8 +453,10 @@ async function* readCsv(
         record++;
         continue;
       }
-      const value: Record<string, string> = {};
-      for (let i = 0; i < cols.length; i++) value[cols[i] as string] = fields[i] as string;
+      // fromEntries defines own keys, so a "__proto__" column stays a column.
+      const value: Record<string, string> = Object.fromEntries(
+        cols.map((name, i) => [name, fields[i] as string]),
+      );
       yield { value, record, line };
       record++;
     }
@@ -486,43 +489,177 @@ function normalizeBigInts(value: unknown): unknown {
     !(value instanceof Date) &&
     !ArrayBuffer.isView(value)
   ) {
-    const out: Record<string, unknown> = {};
-    for (const [key, inner] of Object.entries(value)) out[key] = normalizeBigInts(inner);
-    return out;
+    // fromEntries defines own keys: a "__proto__" column must not become the prototype.
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [key, normalizeBigInts(inner)]),
+    );
   }
   return value;
 }
 
+/** A parquet file read through one descriptor, closed only after every read has settled. */
+interface ParquetSource {
+  file: AsyncBuffer;
+  close(): Promise<void>;
+}
+
+/**
+ * hyparquet starts several column-chunk reads at once and stops awaiting the rest when one chunk
+ * fails to decode. Its own `asyncBufferFromFile` reopens the file by name for every read, so a
+ * read still in flight after the error rejected (ENOENT) with nobody listening once the file was
+ * moved or deleted, and an unhandled rejection ends a Node process. Here every read goes through
+ * one open descriptor (valid while the file is renamed or unlinked), reads are clamped to the
+ * file (a footer cannot ask for more bytes than exist), and `close` waits for stragglers.
+ */
+async function openParquetSource(path: string): Promise<ParquetSource> {
+  const handle = await open(path, 'r');
+  const { size } = await handle.stat();
+  const inFlight = new Set<Promise<ArrayBuffer>>();
+  const readRange = async (start: number, end: number): Promise<ArrayBuffer> => {
+    const from = Math.min(Math.max(0, start), size);
+    const length = Math.max(0, Math.min(end, size) - from);
+    const bytes = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await handle.read(bytes, done, length - done, from + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return bytes.buffer.slice(0, done);
+  };
+  return {
+    file: {
+      byteLength: size,
+      slice(start: number, end?: number) {
+        const read = readRange(start, end ?? size);
+        inFlight.add(read);
+        const forget = (): void => {
+          inFlight.delete(read);
+        };
+        read.then(forget, forget);
+        return read;
+      },
+    },
+    async close() {
+      await Promise.allSettled([...inFlight]);
+      await handle.close();
+    },
+  };
+}
+
+/**
+ * Every row group must hold exactly the schema's leaf columns. hyparquet reads a column chunk
+ * whose path is not in the schema but never awaits it, so its decode error surfaced as an
+ * unhandled rejection that ended the process (found by fuzzing: a flipped byte in a column
+ * name, `choices.list.elemenQ`).
+ */
+function checkColumnChunks(
+  path: string,
+  metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>,
+): void {
+  const schema = metadata.schema;
+  const leaves = new Set<string>();
+  let next = 1;
+  const walk = (prefix: readonly string[], children: number): void => {
+    for (let c = 0; c < children && next < schema.length; c++) {
+      const element = schema[next++];
+      if (element === undefined) return;
+      const at = [...prefix, element.name];
+      if (element.num_children) walk(at, element.num_children);
+      else leaves.add(at.join('.'));
+    }
+  };
+  walk([], schema[0]?.num_children ?? 0);
+  metadata.row_groups.forEach((group, index) => {
+    const seen = new Set<string>();
+    for (const chunk of group.columns) {
+      const column = chunk.meta_data?.path_in_schema.join('.') ?? '';
+      if (!leaves.has(column) || seen.has(column)) {
+        throw new DatasetsError(
+          'PARSE_FAILED',
+          `cannot read ${path} row group ${index}: expected one column chunk per schema column (${[...leaves].join(', ')}), got ${seen.has(column) ? 'a repeated' : 'an unknown'} column "${column}"\nHint: the file is corrupt; re-download or re-export it.`,
+          { file: path, rowGroup: index },
+        );
+      }
+      seen.add(column);
+    }
+  });
+}
+
+/** Every page header within bounds (see `_parquet-pages.ts`), before hyparquet decodes any. */
+async function checkPages(
+  path: string,
+  source: ParquetSource,
+  metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>,
+): Promise<void> {
+  const size = source.file.byteLength;
+  for (const [index, group] of metadata.row_groups.entries()) {
+    for (const chunk of group.columns) {
+      const meta = chunk.meta_data;
+      if (meta === undefined) continue;
+      const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
+      const end = start + Number(meta.total_compressed_size);
+      const column = meta.path_in_schema.join('.');
+      const fail = (what: string): never => {
+        throw new DatasetsError(
+          'PARSE_FAILED',
+          `cannot read ${path} row group ${index} column "${column}": expected page headers within bounds, got ${what}\nHint: the file is corrupt; re-download or re-export it.`,
+          { file: path, rowGroup: index },
+        );
+      };
+      if (!(start >= 0 && end >= start && end <= size)) {
+        fail(`a column chunk at bytes ${start}–${end} of a ${size}-byte file`);
+      }
+      const bytes = new Uint8Array(await source.file.slice(start, end));
+      const problem = checkPageHeaders(bytes, meta.codec, Number(meta.num_values));
+      if (problem !== undefined) fail(problem);
+    }
+  }
+}
+
 async function* readParquet(path: string): AsyncGenerator<Located> {
-  let file: Awaited<ReturnType<typeof asyncBufferFromFile>>;
+  let source: ParquetSource | undefined;
   let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   try {
-    file = await asyncBufferFromFile(path);
-    metadata = await parquetMetadataAsync(file);
+    source = await openParquetSource(path);
+    metadata = await parquetMetadataAsync(source.file);
   } catch (cause) {
+    await source?.close();
     throw new DatasetsError(
       'PARSE_FAILED',
       `cannot read parquet file ${path}: expected a parquet file (PAR1 magic and a valid footer), got ${(cause as Error).message}\nHint: a truncated download or a Git LFS pointer file looks like this.`,
       { cause, file: path },
     );
   }
-  let rowStart = 0;
-  for (let group = 0; group < metadata.row_groups.length; group++) {
-    const rows = Number(metadata.row_groups[group]?.num_rows ?? 0);
-    const rowEnd = rowStart + rows;
-    let objects: Record<string, unknown>[];
-    try {
-      objects = await parquetReadObjects({ file, metadata, rowStart, rowEnd, rowFormat: 'object' });
-    } catch (cause) {
-      throw new DatasetsError(
-        'PARSE_FAILED',
-        `cannot decode ${path} row group ${group} (records ${rowStart}–${rowEnd - 1}): expected readable column chunks, got ${(cause as Error).message}\nHint: hyparquet reads uncompressed and snappy data; other codecs need hyparquet-compressors.`,
-        { cause, file: path, rowGroup: group, record: rowStart },
-      );
+  try {
+    checkColumnChunks(path, metadata);
+    await checkPages(path, source, metadata);
+    let rowStart = 0;
+    for (let group = 0; group < metadata.row_groups.length; group++) {
+      const rows = Number(metadata.row_groups[group]?.num_rows ?? 0);
+      const rowEnd = rowStart + rows;
+      let objects: Record<string, unknown>[];
+      try {
+        objects = await parquetReadObjects({
+          file: source.file,
+          metadata,
+          rowStart,
+          rowEnd,
+          rowFormat: 'object',
+        });
+      } catch (cause) {
+        throw new DatasetsError(
+          'PARSE_FAILED',
+          `cannot decode ${path} row group ${group} (records ${rowStart}–${rowEnd - 1}): expected readable column chunks, got ${(cause as Error).message}\nHint: hyparquet reads uncompressed and snappy data; other codecs need hyparquet-compressors.`,
+          { cause, file: path, rowGroup: group, record: rowStart },
+        );
+      }
+      for (let i = 0; i < objects.length; i++) {
+        yield { value: normalizeBigInts(objects[i]), record: rowStart + i, rowGroup: group };
+      }
+      rowStart = rowEnd;
     }
-    for (let i = 0; i < objects.length; i++) {
-      yield { value: normalizeBigInts(objects[i]), record: rowStart + i, rowGroup: group };
-    }
-    rowStart = rowEnd;
+  } finally {
+    await source.close();
   }
 }

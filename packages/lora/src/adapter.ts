@@ -298,6 +298,31 @@ export interface LoadedAdapter {
 }
 
 /**
+ * The rank comes from the config file but sizes every LoRA matrix: check it against the lora_A
+ * tensors actually present before anything is allocated, so `"r": 1099511627776` in a small
+ * adapter fails at once instead of asking TensorFlow.js for terabytes.
+ */
+function checkRankAgainstTensors(r: number, tensors: Readonly<Record<string, TensorEntry>>): void {
+  let seen = 0;
+  for (const [key, entry] of Object.entries(tensors)) {
+    if (!key.endsWith('.lora_A.weight')) continue;
+    seen++;
+    if (entry?.shape?.[0] !== r) {
+      throw new LoraError(
+        'E_ADAPTER_WEIGHTS',
+        `adapter tensor ${key}: expected ${r} rows (adapter_config.json "r": ${r}), got shape [${entry?.shape?.join(', ')}]. Hint: the config and adapter_model.safetensors come from different adapters.`,
+      );
+    }
+  }
+  if (seen === 0) {
+    throw new LoraError(
+      'E_ADAPTER_WEIGHTS',
+      'adapter tensors: expected lora_A/lora_B weights (keys ending in .lora_A.weight), got none. Hint: is adapter_model.safetensors empty or from another adapter type?',
+    );
+  }
+}
+
+/**
  * Injects an adapter described by a PEFT `adapter_config.json` object and sets A and B from its
  * tensors (F32, F16 or BF16; keys as PEFT saves them). Every targeted layer must find both
  * tensors with the right shapes and every tensor must belong to a targeted layer; otherwise
@@ -316,6 +341,7 @@ export function applyAdapter(
   options: { baseParameters?: number } = {},
 ): LoadedAdapter {
   const config = parseAdapterConfig(configJson);
+  checkRankAgainstTensors(config.r, tensors);
   const initLoraWeights =
     config.init_lora_weights === 'gaussian' || typeof config.init_lora_weights === 'boolean'
       ? config.init_lora_weights

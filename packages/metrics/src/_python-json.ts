@@ -8,6 +8,9 @@ import { MetricsError } from './errors';
  */
 
 type NumberKind = 'int' | 'float';
+
+/** Deepest nesting read or written; lm-eval files nest about 6 deep. */
+const MAX_JSON_DEPTH = 512;
 type Key = string | number;
 
 const numberKinds = new WeakMap<object, Map<Key, NumberKind>>();
@@ -99,6 +102,13 @@ export function stringifyPythonJson(value: unknown, options: PythonJsonWriteOpti
     path: Key[],
     depth: number,
   ): string => {
+    if (depth > MAX_JSON_DEPTH) {
+      // Also stops a cyclic object, which would otherwise recurse until the stack overflows.
+      throw new MetricsError(
+        'JSON_WRITE',
+        `value at ${formatPath(path.slice(0, 8))}…: expected nesting of at most ${MAX_JSON_DEPTH} levels (and no cycles), got deeper`,
+      );
+    }
     if (v === null || v === undefined) return 'null';
     if (typeof v === 'boolean') return v ? 'true' : 'false';
     if (typeof v === 'number') return writeNumber(v, container, key, path);
@@ -153,13 +163,29 @@ export function parsePythonJson(text: string): unknown {
       else if (c === '\\') escaped = true;
       else if (c === '"') {
         pos++;
-        return JSON.parse(text.slice(start, pos)) as string;
+        try {
+          return JSON.parse(text.slice(start, pos)) as string;
+        } catch {
+          pos = start;
+          return fail('a JSON string (valid escapes, no raw control characters)');
+        }
       }
       pos++;
     }
     return fail('a closing quote');
   };
+  let depth = 0;
   const parseValue = (container: object | undefined, key: Key): unknown => {
+    depth++;
+    try {
+      return parseValueAt(container, key);
+    } finally {
+      depth--;
+    }
+  };
+  const parseValueAt = (container: object | undefined, key: Key): unknown => {
+    // Bounded so a hostile `[[[[…` cannot overflow the stack; lm-eval files nest about 6 deep.
+    if (depth > MAX_JSON_DEPTH) fail(`nesting of at most ${MAX_JSON_DEPTH} levels`);
     skip();
     const c = text[pos];
     if (c === '{') {

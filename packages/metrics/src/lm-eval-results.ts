@@ -108,6 +108,19 @@ function schemaError(path: JsonPath, expected: string, got: unknown, hint = ''):
   );
 }
 
+/**
+ * Sets an own data property, so a task or metric named `__proto__` in the file is kept as an
+ * ordinary key instead of replacing the object's prototype.
+ */
+function put<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -162,7 +175,7 @@ function parseEntry(key: string, raw: unknown, path: JsonPath): LmEvalTaskResult
       const counts = recordAt(v, p);
       result.sampleCount = {};
       for (const [ck, cv] of Object.entries(counts))
-        result.sampleCount[ck] = numberAt(cv, [...p, ck], true);
+        put(result.sampleCount, ck, numberAt(cv, [...p, ck], true));
     } else if (stderrKeySet.has(k)) {
       // read with its metric below
     } else if (k.includes(',')) {
@@ -176,9 +189,9 @@ function parseEntry(key: string, raw: unknown, path: JsonPath): LmEvalTaskResult
         }
         metric.stderr = se;
       }
-      metrics[k] = metric;
+      put(metrics, k, metric);
     } else {
-      extra[k] = v;
+      put(extra, k, v);
       copyNumberKind(entry, k, extra, k);
     }
   }
@@ -226,24 +239,24 @@ export function parseLmEvalResults(json: string | object): LmEvalResults {
     meta: {},
   };
   for (const [k, v] of Object.entries(recordAt(root.results, ['results']))) {
-    out.results[k] = parseEntry(k, v, ['results', k]);
+    put(out.results, k, parseEntry(k, v, ['results', k]));
   }
   if (root.groups !== undefined) {
     for (const [k, v] of Object.entries(recordAt(root.groups, ['groups']))) {
       const entry = parseEntry(k, v, ['groups', k]);
-      out.groups[k] = entry;
-      const inResults = out.results[k];
+      put(out.groups, k, entry);
+      const inResults = Object.hasOwn(out.results, k) ? out.results[k] : undefined;
       if (inResults !== undefined) inResults.isGroup = inResults.isGroup || entry.isGroup;
     }
   }
   if (root.group_subtasks !== undefined) {
     for (const [k, v] of Object.entries(recordAt(root.group_subtasks, ['group_subtasks']))) {
-      out.groupSubtasks[k] = parseStringList(v, ['group_subtasks', k]);
+      put(out.groupSubtasks, k, parseStringList(v, ['group_subtasks', k]));
     }
   }
   if (root.configs !== undefined) {
     for (const [k, v] of Object.entries(recordAt(root.configs, ['configs']))) {
-      out.configs[k] = recordAt(v, ['configs', k]);
+      put(out.configs, k, recordAt(v, ['configs', k]));
     }
   }
   if (root.versions !== undefined) {
@@ -252,13 +265,13 @@ export function parseLmEvalResults(json: string | object): LmEvalResults {
       if (v !== null && typeof v !== 'number' && typeof v !== 'string') {
         throw schemaError(['versions', k], 'a number, string or null', v);
       }
-      out.versions[k] = v;
+      put(out.versions, k, v);
       copyNumberKind(versions, k, out.versions, k);
     }
   }
   if (root['n-shot'] !== undefined) {
     for (const [k, v] of Object.entries(recordAt(root['n-shot'], ['n-shot']))) {
-      out.nShot[k] = numberAt(v, ['n-shot', k], true);
+      put(out.nShot, k, numberAt(v, ['n-shot', k], true));
     }
   }
   if (root.higher_is_better !== undefined) {
@@ -268,24 +281,24 @@ export function parseLmEvalResults(json: string | object): LmEvalResults {
         if (flag !== null && typeof flag !== 'boolean') {
           throw schemaError(['higher_is_better', k, m], 'true, false or null', flag);
         }
-        flags[m] = flag;
+        put(flags, m, flag);
       }
-      out.higherIsBetter[k] = flags;
+      put(out.higherIsBetter, k, flags);
     }
   }
   if (root['n-samples'] !== undefined) {
     for (const [k, v] of Object.entries(recordAt(root['n-samples'], ['n-samples']))) {
       const counts = recordAt(v, ['n-samples', k]);
-      out.nSamples[k] = {
+      put(out.nSamples, k, {
         original: numberAt(counts.original, ['n-samples', k, 'original'], true),
         effective: numberAt(counts.effective, ['n-samples', k, 'effective'], true),
-      };
+      });
     }
   }
   if (root.config !== undefined) out.config = recordAt(root.config, ['config']);
   for (const [k, v] of Object.entries(root)) {
     if (SECTION_KEYS.has(k)) continue;
-    out.meta[k] = v;
+    put(out.meta, k, v);
     copyNumberKind(root, k, out.meta, k);
   }
   return out;
