@@ -166,12 +166,33 @@ export class HfTokenizer implements DatasetsTokenizer {
     return HfTokenizer.fromJson(json, config, options);
   }
 
+  // A tokenizer.json from the internet can load and still fail later (e.g. a hostile
+  // post_processor): encode and decode turn any such failure into a TrainerError.
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
-    return this.inner.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    try {
+      return this.inner.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    } catch (error) {
+      throw new TrainerError(
+        'E_TOKENIZER',
+        `tokenizer.json could not encode a ${text.length}-character text: expected token ids, got ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
   }
 
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
-    return this.inner.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false });
+    if (ids.length === 0) return '';
+    try {
+      return this.inner.decode([...ids], {
+        skip_special_tokens: options.skipSpecialTokens ?? false,
+      });
+    } catch (error) {
+      throw new TrainerError(
+        'E_TOKENIZER',
+        `tokenizer.json could not decode ${ids.length} ids: expected ids in [0, ${this.vocabSize}), got ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
   }
 
   /** The id of a token string, or undefined. */
