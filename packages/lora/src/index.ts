@@ -34,6 +34,11 @@ export type { LoraInit, LoraLinearOptions } from './lora-linear';
 export { LoraLinear, loraScaling } from './lora-linear';
 export type { MergeReport } from './merge';
 export { mergeAdapter, mergeAndUnload, unmergeAdapter } from './merge';
-export { Nf4Linear, nf4LinearFromBnbTensors } from './nf4-linear';
+export {
+  type CodesPerWord,
+  Nf4Linear,
+  type Nf4LinearOptions,
+  nf4LinearFromBnbTensors,
+} from './nf4-linear';
 export type { QuantizeProjectionsOptions, QuantizeReport, StateTensor } from './quantize';
 export { bnbQuantizationConfig, quantizedStateDict, quantizeProjections } from './quantize';

@@ -41,8 +41,35 @@ describe('Nf4Linear dequantization', () => {
       generic.dispose();
       w.dispose();
       layer.dispose();
+      // 6 codes per element (the layout for backends whose integer ops run in f32).
+      const layer6 = new Nf4Linear('p', q, { codesPerWord: 6 });
+      expect(layer6.packedWords.shape).toEqual([Math.ceil((2 * Math.ceil((out * inF) / 2)) / 6)]);
+      const w6 = layer6.dequantize();
+      expect(bits(w6.dataSync() as Float32Array)).toEqual(bits(dequantize4bit(q)));
+      expect(layer6.quantized().packed).toEqual(q.packed);
+      w6.dispose();
+      layer6.dispose();
     });
   }
+
+  it('is bit-exact on random packed bytes (all 32 bits of each word), both layouts', () => {
+    const q = quantize4bit(randomFloats(40 * 50, 21, 0.5), { shape: [40, 50], doubleQuant: true });
+    const noise = randomFloats(q.packed.length, 22);
+    const packed = Uint8Array.from(noise, (v) => Math.floor((v + 1) * 128) & 255);
+    packed[0] = 0xff;
+    packed[3] = 0xf7;
+    const random = { packed, state: q.state };
+    const expected = bits(dequantize4bit(random));
+    for (const codesPerWord of [8, 6] as const) {
+      const layer = new Nf4Linear('p', random, { codesPerWord });
+      for (const w of [layer.dequantize(), layer.dequantizeWithOps()]) {
+        expect(bits(w.dataSync() as Float32Array)).toEqual(expected);
+        w.dispose();
+      }
+      expect(layer.quantized().packed).toEqual(packed);
+      layer.dispose();
+    }
+  });
 
   it('reads bitsandbytes-written tensors (tiny-bnb) bit-exactly', () => {
     const tensors = readFixtureSafetensors('tiny-bnb', 'model.safetensors') as unknown as Record<

@@ -9,27 +9,88 @@ import {
   toBnbTensors,
 } from '@qlora/nf4';
 import * as tf from '@tensorflow/tfjs-core';
-import { dequantizeOnCpu } from './_cpu-kernel';
+import { DEQUANTIZE_KERNEL, dequantizeOnCpu } from './_cpu-kernel';
+import { registerWebgpuKernel } from './_webgpu-kernel';
 import { LoraError } from './errors';
 import type { Linear } from './linear';
 
 // Element p (0..7) of an int32 word sits in byte p >> 1 (little-endian word), high nibble for
 // even p (bitsandbytes puts element 2j in bits 7..4 of byte j): nibble p is bits s..s+3 with
 // these shifts. tfjs has no shift op, and some backends (wasm) divide int32 in float32, exact
-// only below 2^24; integer `mod` and `sub` are exact everywhere. So the nibble is extracted as
+// only below 2^24; integer `mod` and `sub` are exact there. So the nibble is extracted as
 // (word mod 2^(s+4) − word mod 2^s) / 2^s, whose dividend nibble·2^s is exact in float32; the
 // top nibble (s = 28) as (word − word mod 2^28) / 2^28 ∈ [−8, 7], then mod 16.
 // Column order of the shifts is [4, 0, 12, 8, 20, 16, 28, 24]; the top one is handled apart.
 const LOW_SHIFTS = [4, 0, 12, 8, 20, 16, 24];
 
+// Backends whose int32 `mod`/`sub` are exact on full 32-bit words (wasm: tested; tensorflow runs
+// TensorFlow's integer kernels, not tested here). cpu and webgpu decode 32-bit words with their
+// own kernels.
+// webgpu's binary ops and webgl's textures work in f32: on them tf ops see only 24 exact bits.
+const EXACT_INT32_BACKENDS = new Set(['wasm', 'tensorflow']);
+const WORD_KERNEL_BACKENDS = new Set(['cpu', 'webgpu']);
+
+/**
+ * Codes held per int32 element: 8 (0.5 byte per parameter, the checkpoint's bytes as words) or
+ * 6 (24 bits, below 2^24 so every f32 op on them is exact: 0.667 byte per parameter).
+ *
+ * @example
+ * ```ts
+ * const layout: CodesPerWord = 6; // a backend whose integer ops run in f32 (webgl)
+ * ```
+ */
+export type CodesPerWord = 6 | 8;
+
+/**
+ * Options of {@link Nf4Linear}.
+ *
+ * @example
+ * ```ts
+ * const proj = new Nf4Linear('q_proj', q, { codesPerWord: 6 });
+ * ```
+ */
+export interface Nf4LinearOptions {
+  /**
+   * Default: 8 when the active backend decodes 32-bit words exactly (cpu, wasm, webgpu,
+   * tensorflow), else 6.
+   */
+  codesPerWord?: CodesPerWord;
+}
+
+function defaultCodesPerWord(): CodesPerWord {
+  const backend = tf.getBackend();
+  return WORD_KERNEL_BACKENDS.has(backend) || EXACT_INT32_BACKENDS.has(backend) ? 8 : 6;
+}
+
+// 6 codes per element, code k (element 6i + k) in bits 4k..4k+3: all values below 2^24.
+function packNibbles24(packed: Uint8Array, count: number): Int32Array {
+  const out = new Int32Array(Math.ceil(count / 6));
+  for (let e = 0; e < count; e++) {
+    const byte = packed[e >> 1] as number;
+    const code = e % 2 === 0 ? byte >> 4 : byte & 15;
+    out[Math.floor(e / 6)] = (out[Math.floor(e / 6)] as number) + code * 2 ** (4 * (e % 6));
+  }
+  return out;
+}
+
+function unpackNibbles24(words: Int32Array, count: number, byteLength: number): Uint8Array {
+  const packed = new Uint8Array(byteLength);
+  for (let e = 0; e < count; e++) {
+    const code = Math.floor((words[Math.floor(e / 6)] as number) / 2 ** (4 * (e % 6))) % 16;
+    packed[e >> 1] = (packed[e >> 1] as number) | (e % 2 === 0 ? code << 4 : code);
+  }
+  return packed;
+}
+
 /**
  * A frozen 4-bit linear layer (bitsandbytes `Linear4bit` layout, no bias). The packed codes live
- * on the backend as int32 words (8 codes each, 0.5 byte per parameter) next to the float32
+ * on the backend as int32 words (8 codes each, 0.5 byte per parameter; 6 codes, 0.667 byte, on
+ * backends whose integer ops run in f32, see {@link Nf4LinearOptions}) next to the float32
  * absmax of each block (double-quantized absmax is reconstructed once, exactly as bitsandbytes
  * does). `apply` dequantizes inside a custom-gradient op: the f32 weight exists only while the
  * matmul runs, and the backward pass dequantizes again (`dx = dy · W`), so no f32 copy stays
  * alive between calls and no gradient reaches the codes. Dequantization is bit-exact with
- * `@qlora/nf4`'s `dequantize4bit` on float32 backends that round each product once (cpu).
+ * `@qlora/nf4`'s `dequantize4bit` on every backend (tested on cpu, wasm and webgpu).
  *
  * @example
  * ```ts
@@ -44,14 +105,19 @@ export class Nf4Linear implements Linear {
   readonly outFeatures: number;
   /** The quantization state (absmax codes, nested state) kept for export; small. */
   readonly state: QuantState;
-  /** int32 `[ceil(n / 8)]`: the packed bytes, four per word, little-endian. */
+  /**
+   * int32 `[ceil(n / 8)]`: the packed bytes, four per word, little-endian; or, with
+   * `codesPerWord` 6, int32 `[ceil(2·ceil(n / 2) / 6)]` holding code k of each group of six in bits 4k..4k+3.
+   */
   readonly packedWords: tf.Tensor1D;
+  /** How many 4-bit codes each element of {@link Nf4Linear.packedWords} holds. */
+  readonly codesPerWord: CodesPerWord;
   /** float32 `[nblocks]`: the absmax of each block (reconstructed when double-quantized). */
   readonly absmax: tf.Tensor1D;
   private readonly count: number;
   private readonly byteLength: number;
 
-  constructor(name: string, quantized: Quantized4bit) {
+  constructor(name: string, quantized: Quantized4bit, options: Nf4LinearOptions = {}) {
     const { state, packed } = quantized;
     const shape = state.shape;
     if (shape.length !== 2) {
@@ -74,16 +140,23 @@ export class Nf4Linear implements Linear {
     this.state = state;
     this.count = count;
     this.byteLength = packed.length;
-    const padded = new Uint8Array(Math.ceil(packed.length / 4) * 4);
-    padded.set(packed);
-    this.packedWords = tf.tensor1d(new Int32Array(padded.buffer), 'int32');
+    this.codesPerWord = options.codesPerWord ?? defaultCodesPerWord();
+    if (this.codesPerWord === 8) {
+      const padded = new Uint8Array(Math.ceil(packed.length / 4) * 4);
+      padded.set(packed);
+      this.packedWords = tf.tensor1d(new Int32Array(padded.buffer), 'int32');
+    } else {
+      // Both nibbles of every byte (an odd count's padding nibble too), so quantized() round-trips.
+      this.packedWords = tf.tensor1d(packNibbles24(packed, packed.length * 2), 'int32');
+    }
     this.absmax = tf.tensor1d(blockAbsmax(state), 'float32');
   }
 
   /**
-   * The float32 `[out, in]` weight, `fround(code[c] · absmax[block])`. The caller disposes it.
-   * On the cpu backend a JS kernel runs `@qlora/nf4`'s `dequantize4bit` on the backend arrays;
-   * elsewhere {@link Nf4Linear.dequantizeWithOps} composes tf ops.
+   * The float32 `[out, in]` weight, `fround(code[c] · absmax[block])`, bit-exact with
+   * `@qlora/nf4`'s `dequantize4bit`. The caller disposes it. With 8 codes per word, the cpu
+   * backend runs `dequantize4bit` itself in a JS kernel, webgpu a WGSL program (exact u32 shifts),
+   * wasm and tensorflow {@link Nf4Linear.dequantizeWithOps}; 6 codes per word use tf ops anywhere.
    *
    * @example
    * ```ts
@@ -92,22 +165,36 @@ export class Nf4Linear implements Linear {
    * ```
    */
   dequantize(): tf.Tensor2D {
+    if (this.codesPerWord === 6) return this.dequantizeWithOps();
     const shape: [number, number] = [this.outFeatures, this.inFeatures];
-    return (
-      dequantizeOnCpu(
-        this.packedWords,
-        this.absmax,
-        shape,
-        this.state.blocksize,
-        this.state.quantType,
-      ) ?? this.dequantizeWithOps()
+    const backend = tf.getBackend();
+    if (backend === 'webgpu') {
+      registerWebgpuKernel();
+      return tf.tidy(() => {
+        const table = tf.tensor1d(this.codeTable(), 'float32');
+        return tf
+          .engine()
+          .runKernel(DEQUANTIZE_KERNEL, { packed: this.packedWords, absmax: this.absmax, table }, {
+            shape,
+            blocksize: this.state.blocksize,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+      });
+    }
+    const onCpu = dequantizeOnCpu(
+      this.packedWords,
+      this.absmax,
+      shape,
+      this.state.blocksize,
+      this.state.quantType,
     );
+    return onCpu ?? this.dequantizeWithOps();
   }
 
   /**
-   * The backend-generic dequantization from tf ops (floorDiv/mod nibble extraction, gather,
-   * per-block multiply), used on non-cpu backends. Same values as {@link Nf4Linear.dequantize}
-   * wherever the backend rounds each float32 product once.
+   * The backend-generic dequantization from tf ops (nibble extraction with integer mod/floorDiv,
+   * gather, per-block multiply). With 8 codes per word it needs exact int32 `mod`/`sub` (cpu, wasm,
+   * tensorflow; not webgpu or webgl, which compute them in f32); with 6 codes per word every
+   * intermediate is below 2^24, so it is exact on any backend.
    *
    * @example
    * ```ts
@@ -115,12 +202,19 @@ export class Nf4Linear implements Linear {
    * ```
    */
   dequantizeWithOps(): tf.Tensor2D {
+    const backend = tf.getBackend();
+    if (this.codesPerWord === 8 && backend !== 'cpu' && !EXACT_INT32_BACKENDS.has(backend)) {
+      throw new LoraError(
+        'E_BASE_WEIGHT',
+        `${this.name}: expected a backend with exact int32 mod/sub for 8 codes per word (cpu, wasm, tensorflow), got ${backend}. Hint: use dequantize(), or build the layer with { codesPerWord: 6 } (the default when this backend is active at construction)`,
+      );
+    }
     return tf.tidy(() => {
       const { blocksize } = this.state;
       const blocks = this.absmax.shape[0];
       // The 16-entry table and the divisors are made per call (tiny), so the layer holds only
       // the packed words and absmax, all of which weights() reports.
-      const table = tf.tensor1d(this.state.quantType === 'nf4' ? NF4_CODE : FP4_CODE, 'float32');
+      const table = tf.tensor1d(this.codeTable(), 'float32');
       const words = tf.expandDims(this.packedWords, 1);
       const pow = (shifts: number[], extra: number) =>
         tf.tensor2d(
@@ -128,19 +222,25 @@ export class Nf4Linear implements Linear {
           [1, shifts.length],
           'int32',
         );
-      const low = tf.floorDiv(
-        tf.sub(tf.mod(words, pow(LOW_SHIFTS, 4)), tf.mod(words, pow(LOW_SHIFTS, 0))),
-        pow(LOW_SHIFTS, 0),
-      );
-      const top28 = tf.scalar(2 ** 28, 'int32');
-      const top = tf.mod(
-        tf.floorDiv(tf.sub(words, tf.mod(words, top28)), top28),
-        tf.scalar(16, 'int32'),
-      );
-      const nibbles = tf.concat(
-        [tf.slice(low, [0, 0], [-1, 6]), top, tf.slice(low, [0, 6], [-1, 1])],
-        1,
-      );
+      let nibbles: tf.Tensor;
+      if (this.codesPerWord === 6) {
+        const shifts = [0, 4, 8, 12, 16, 20];
+        nibbles = tf.floorDiv(tf.mod(words, pow(shifts, 4)), pow(shifts, 0));
+      } else {
+        const low = tf.floorDiv(
+          tf.sub(tf.mod(words, pow(LOW_SHIFTS, 4)), tf.mod(words, pow(LOW_SHIFTS, 0))),
+          pow(LOW_SHIFTS, 0),
+        );
+        const top28 = tf.scalar(2 ** 28, 'int32');
+        const top = tf.mod(
+          tf.floorDiv(tf.sub(words, tf.mod(words, top28)), top28),
+          tf.scalar(16, 'int32'),
+        );
+        nibbles = tf.concat(
+          [tf.slice(low, [0, 0], [-1, 6]), top, tf.slice(low, [0, 6], [-1, 1])],
+          1,
+        );
+      }
       const codes = tf.slice(tf.reshape(nibbles, [-1]), 0, this.count);
       let values = tf.gather(table, codes);
       const full = blocks * blocksize;
@@ -149,6 +249,10 @@ export class Nf4Linear implements Linear {
       const flat = full === this.count ? scaled : tf.slice(tf.reshape(scaled, [-1]), 0, this.count);
       return tf.reshape(flat, [this.outFeatures, this.inFeatures]) as tf.Tensor2D;
     });
+  }
+
+  private codeTable(): number[] {
+    return Array.from(this.state.quantType === 'nf4' ? NF4_CODE : FP4_CODE);
   }
 
   apply(x: tf.Tensor): tf.Tensor {
@@ -198,7 +302,10 @@ export class Nf4Linear implements Linear {
    */
   quantized(): Quantized4bit {
     const words = this.packedWords.dataSync() as Int32Array;
-    const packed = new Uint8Array(words.buffer, words.byteOffset, this.byteLength).slice();
+    const packed =
+      this.codesPerWord === 8
+        ? new Uint8Array(words.buffer, words.byteOffset, this.byteLength).slice()
+        : unpackNibbles24(words, this.byteLength * 2, this.byteLength);
     return { packed, state: this.state };
   }
 

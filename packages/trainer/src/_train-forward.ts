@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionInputs, decoderLayerForward, headLogits } from './_decoder-layer';
+import { selectTargets } from './_select-targets';
 import { TrainerError } from './errors';
 import type { LlamaModel } from './llama-model';
 
@@ -127,7 +128,7 @@ export function lossSum(logits: tf.Tensor3D, prepared: PreparedBatch): tf.Scalar
       vocab,
     ]);
     const logProbs = tf.logSoftmax(shifted);
-    const picked = tf.sum(tf.mul(logProbs, tf.oneHot(prepared.targets, vocab)), 1);
+    const picked = selectTargets(logProbs as tf.Tensor2D, prepared.targets);
     return tf.neg(tf.sum(tf.mul(picked, prepared.weights))) as tf.Scalar;
   });
 }

@@ -77,6 +77,51 @@ export function lossGradients(
   batch: FlatBatch,
   options: LossGradientOptions = {},
 ): LossGradients {
+  const { lossTensor, labelCount, grads } = lossGradientTensors(model, batch, options);
+  const loss = lossTensor.dataSync()[0] as number;
+  lossTensor.dispose();
+  return { loss, labelCount, grads };
+}
+
+/**
+ * {@link lossGradients} with an asynchronous read of the loss, for backends that cannot read
+ * synchronously (tfjs-webgpu in Node, WebGL in a worker). Same values.
+ *
+ * @example
+ * ```ts
+ * const { loss, grads } = await lossGradientsAsync(model, batch, { gradientCheckpointing: true });
+ * ```
+ */
+export async function lossGradientsAsync(
+  model: LlamaModel,
+  batch: FlatBatch,
+  options: LossGradientOptions = {},
+): Promise<LossGradients> {
+  const { lossTensor, labelCount, grads } = lossGradientTensors(model, batch, options);
+  try {
+    const loss = (await lossTensor.data())[0] as number;
+    return { loss, labelCount, grads };
+  } finally {
+    lossTensor.dispose();
+  }
+}
+
+/** What {@link lossGradientTensors} returns: the loss still on the backend. */
+export interface LossGradientTensors {
+  lossTensor: tf.Scalar;
+  labelCount: number;
+  grads: Record<string, tf.Tensor>;
+}
+
+/**
+ * {@link lossGradients} without any read: the scaled loss stays a backend scalar (the caller
+ * reads and disposes it), so a training step can queue its work and read once at the end.
+ */
+export function lossGradientTensors(
+  model: LlamaModel,
+  batch: FlatBatch,
+  options: LossGradientOptions = {},
+): LossGradientTensors {
   ensureGradients();
   const scale = options.scale ?? 1;
   const params = namedParameters(model);
@@ -87,14 +132,12 @@ export function lossGradients(
         () => tf.tidy(() => tf.mul(forwardLossSum(model, prepared), tf.scalar(scale)) as tf.Scalar),
         params.map((p) => p.variable),
       );
-      const loss = value.dataSync()[0] as number;
-      value.dispose();
       const out: Record<string, tf.Tensor> = {};
       for (const p of params) {
         const g = grads[p.variable.name];
         if (g) out[p.name] = g;
       }
-      return { loss, labelCount: prepared.labelCount, grads: out };
+      return { lossTensor: value, labelCount: prepared.labelCount, grads: out };
     }
     return checkpointedGradients(model, prepared, params, scale);
   } finally {
@@ -107,7 +150,7 @@ function checkpointedGradients(
   prepared: ReturnType<typeof prepareBatch>,
   params: ReturnType<typeof namedParameters>,
   scale: number,
-): LossGradients {
+): LossGradientTensors {
   const layerCount = model.layers.length;
   const inputs: tf.Tensor[] = [];
   const counters: number[][] = [];
@@ -121,16 +164,15 @@ function checkpointedGradients(
   }
   const afterForward = dropoutCounters(allLora);
   const out: Record<string, tf.Tensor> = {};
-  let lossValue = 0;
+  let lossTensor: tf.Scalar | undefined;
   try {
     const [scaledLoss, dLast] = tf.tidy(() => {
       const { value, grads } = tf.valueAndGrads((h: tf.Tensor) =>
         tf.mul(lossSum(headLogits(model, h), prepared), tf.scalar(scale)),
       )([hidden]);
-      return [value, grads[0] as tf.Tensor];
+      return [value as tf.Scalar, grads[0] as tf.Tensor];
     });
-    lossValue = scaledLoss.dataSync()[0] as number;
-    scaledLoss.dispose();
+    lossTensor = scaledLoss;
     let dy = dLast;
     for (let i = layerCount - 1; i >= 0; i--) {
       const layerParams = params.filter((p) => p.layer === i);
@@ -151,6 +193,9 @@ function checkpointedGradients(
       dy = needInput ? (grads[0] as tf.Tensor) : tf.scalar(0);
     }
     dy.dispose();
+  } catch (error) {
+    lossTensor?.dispose();
+    throw error;
   } finally {
     tf.dispose(inputs);
     hidden.dispose();
@@ -162,5 +207,5 @@ function checkpointedGradients(
     const g = out[p.name];
     if (g) ordered[p.name] = g;
   }
-  return { loss: lossValue, labelCount: prepared.labelCount, grads: ordered };
+  return { lossTensor: lossTensor as tf.Scalar, labelCount: prepared.labelCount, grads: ordered };
 }

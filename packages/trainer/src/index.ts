@@ -1,7 +1,7 @@
 export type { BackendAttempt, BackendName, BackendReport, InitBackendOptions } from './backend';
 export { initBackend } from './backend';
 export type { LossGradientOptions, LossGradients } from './checkpointing';
-export { lossGradients } from './checkpointing';
+export { lossGradients, lossGradientsAsync } from './checkpointing';
 export type { Llama3RopeScaling, LlamaConfig } from './config';
 export { parseLlamaConfig } from './config';
 export { ensureGradients } from './ensure-gradients';
@@ -48,7 +48,9 @@ export {
 export type { AccumulationMode, ClipResult, SkippedStep } from './optim/gradients';
 export {
   clipGradNorm,
+  clipGradNormAsync,
   findNonFiniteGradients,
+  findNonFiniteGradientsAsync,
   GradientAccumulator,
   NonFiniteGuard,
 } from './optim/gradients';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { selectTargets } from './_select-targets';
 import { TrainerError } from './errors';
 
 /**
@@ -62,9 +63,9 @@ export function causalLmLoss(
       batch * (steps - 1),
       vocab,
     ]);
-    const picked = tf.sum(
-      tf.mul(tf.logSoftmax(shifted), tf.oneHot(tf.tensor1d(targets, 'int32'), vocab)),
-      1,
+    const picked = selectTargets(
+      tf.logSoftmax(shifted) as tf.Tensor2D,
+      tf.tensor1d(targets, 'int32'),
     );
     const sum = tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(weights))));
     return (options.reduction === 'sum' ? sum : tf.div(sum, tf.scalar(count))) as tf.Scalar;

@@ -15,13 +15,13 @@ import { saveAdapter } from '@qlora/lora/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { dropoutCounters, namedParameters, restoreDropoutCounters } from './_lora-state';
 import { forwardLossSum, prepareBatch } from './_train-forward';
-import { lossGradients } from './checkpointing';
+import { lossGradientTensors } from './checkpointing';
 import { ensureGradients } from './ensure-gradients';
 import { TrainerError } from './errors';
 import type { LlamaModel } from './llama-model';
 import { AdamW } from './optim/adamw';
 import { AdamW8bit } from './optim/adamw-8bit';
-import { clipGradNorm, NonFiniteGuard } from './optim/gradients';
+import { clipGradNormAsync, findNonFiniteGradientsAsync, NonFiniteGuard } from './optim/gradients';
 import { createSchedule, type ScheduleName, warmupStepsFromRatio } from './optim/schedule';
 import type { NamedVariables, Optimizer } from './optim/types';
 import {
@@ -323,13 +323,20 @@ function shiftedLabelCount(sequence: TokenSequence): number {
   return n;
 }
 
+// An asynchronous read leaves the values cached beside the tensor, so the synchronous reads of
+// stateDict() and saveAdapter() that follow find them on backends that cannot read
+// synchronously (tfjs-webgpu in Node); on cpu/wasm it changes nothing.
+async function readAhead(tensors: readonly tf.Tensor[]): Promise<void> {
+  await Promise.all(tensors.map((t) => t.data()));
+}
+
 /** Mean token loss of `examples` in batches (no gradients, dropout off). */
-function evaluateLoss(
+async function evaluateLoss(
   model: LlamaModel,
   examples: readonly TokenSequence[],
   batchSize: number,
   padTokenId: number,
-): number {
+): Promise<number> {
   let sum = 0;
   let count = 0;
   for (let i = 0; i < examples.length; i += batchSize) {
@@ -337,8 +344,11 @@ function evaluateLoss(
     const prepared = prepareBatch(model, batch);
     try {
       const value = tf.tidy(() => forwardLossSum(model, prepared));
-      sum += value.dataSync()[0] as number;
-      value.dispose();
+      try {
+        sum += (await value.data())[0] as number;
+      } finally {
+        value.dispose();
+      }
       count += prepared.labelCount;
     } finally {
       prepared.dispose();
@@ -511,12 +521,13 @@ export async function train(
 
   const saveCheckpoint = async (step: number): Promise<void> => {
     if (!options.runDir) return;
+    await readAhead(optimizer.stateTensors?.() ?? []);
     const adapter: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
     for (const p of parameters) {
       adapter[p.name] = {
         dtype: 'F32',
         shape: p.variable.shape,
-        data: p.variable.dataSync() as Float32Array,
+        data: (await p.variable.data()) as Float32Array,
       };
     }
     const position: DataPosition = {
@@ -562,7 +573,9 @@ export async function train(
         0,
       );
       let tokens = 0;
-      let loss = 0;
+      // Nothing is read until the step's gradients are complete: the micro-batch losses stay on
+      // the backend and are read (asynchronously) with the gradient norm, then summed in order.
+      const lossTensors: tf.Tensor[] = [];
       let summed: Record<string, tf.Tensor> = {};
       for (const seqs of micro) {
         const batch = collateBatch(seqs, { padTokenId: cfg.padTokenId });
@@ -572,11 +585,11 @@ export async function train(
           cfg.lossNormalization === 'token-weighted'
             ? 1 / windowTargets
             : 1 / (microTargets * cfg.gradientAccumulationSteps);
-        const r = lossGradients(model, batch, {
+        const r = lossGradientTensors(model, batch, {
           gradientCheckpointing: cfg.gradientCheckpointing,
           scale: microTargets === 0 ? 0 : scale,
         });
-        loss += r.loss;
+        lossTensors.push(r.lossTensor);
         const next: Record<string, tf.Tensor> = {};
         for (const [name, g] of Object.entries(r.grads)) {
           const previous = summed[name];
@@ -592,14 +605,29 @@ export async function train(
       }
       const lr = lrAt(step);
       optimizer.lr = lr;
-      const { grads, totalNorm } = clipGradNorm(
-        summed,
-        cfg.maxGradNorm > 0 ? cfg.maxGradNorm : Number.POSITIVE_INFINITY,
-      );
-      tf.dispose(Object.values(summed));
+      let loss = 0;
+      let clipped: Awaited<ReturnType<typeof clipGradNormAsync>>;
+      let nonFinite: string[] = [];
+      try {
+        const lossValues = await Promise.all(lossTensors.map((t) => t.data()));
+        for (const values of lossValues) loss += values[0] as number;
+        clipped = await clipGradNormAsync(
+          summed,
+          cfg.maxGradNorm > 0 ? cfg.maxGradNorm : Number.POSITIVE_INFINITY,
+        );
+        // One check per step: a NaN/±Inf gradient element makes the total norm non-finite, so
+        // the gradients are searched only then (a finite-but-overflowing norm finds none).
+        if (!Number.isFinite(clipped.totalNorm)) {
+          nonFinite = await findNonFiniteGradientsAsync(summed);
+        }
+      } finally {
+        tf.dispose(lossTensors);
+        tf.dispose(Object.values(summed));
+      }
+      const { grads, totalNorm } = clipped;
       let skipped = false;
       try {
-        if (guard.shouldStep(step + 1, grads)) optimizer.step(grads);
+        if (guard.record(step + 1, nonFinite)) optimizer.step(grads);
         else skipped = true;
       } finally {
         tf.dispose(Object.values(grads));
@@ -617,7 +645,7 @@ export async function train(
       ) {
         const counters = dropoutCounters(allLora);
         setLoraTraining(model, false);
-        evalLoss = evaluateLoss(model, evalExamples, cfg.batchSize, cfg.padTokenId);
+        evalLoss = await evaluateLoss(model, evalExamples, cfg.batchSize, cfg.padTokenId);
         setLoraTraining(model, true);
         restoreDropoutCounters(allLora, counters);
         result.evalLosses.push([done, evalLoss]);
@@ -666,6 +694,7 @@ export async function train(
   }
   if (options.runDir) {
     const adapterDir = join(options.runDir, 'adapter');
+    await readAhead(parameters.map((p) => p.variable));
     await saveAdapter(
       model,
       adapterDir,

@@ -219,6 +219,22 @@ export class AdamW8bit implements Optimizer {
   }
 
   /**
+   * The state tensors {@link AdamW8bit.stateDict} reads (codes, absmax or f32 states).
+   *
+   * @example
+   * ```ts
+   * await Promise.all(opt.stateTensors().map((t) => t.data())); // then stateDict() reads no GPU
+   * ```
+   */
+  stateTensors(): tf.Tensor[] {
+    const out: tf.Tensor[] = [];
+    for (const slot of this.slots.values()) {
+      for (const value of Object.values(slot)) if (value instanceof tf.Tensor) out.push(value);
+    }
+    return out;
+  }
+
+  /**
    * The state as plain typed arrays with bitsandbytes' names: `<name>.state1` / `.state2` (U8
    * codes, the parameter's shape) and `<name>.absmax1` / `.absmax2` (F32 per block), or
    * `state1` / `state2` as F32 for parameters kept in 32 bits.

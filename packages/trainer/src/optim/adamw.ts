@@ -198,6 +198,23 @@ export class AdamW implements Optimizer {
   }
 
   /**
+   * The state tensors {@link AdamW.stateDict} reads (moments of every parameter stepped so far).
+   *
+   * @example
+   * ```ts
+   * await Promise.all(opt.stateTensors().map((t) => t.data())); // then stateDict() reads no GPU
+   * ```
+   */
+  stateTensors(): tf.Tensor[] {
+    const out: tf.Tensor[] = [];
+    for (const slot of this.slots.values()) {
+      out.push(slot.expAvg, slot.expAvgSq);
+      if (slot.maxExpAvgSq !== undefined) out.push(slot.maxExpAvgSq);
+    }
+    return out;
+  }
+
+  /**
    * The state as plain typed arrays: `<name>.exp_avg`, `<name>.exp_avg_sq` (and
    * `<name>.max_exp_avg_sq` with amsgrad), plus each parameter's step count.
    *

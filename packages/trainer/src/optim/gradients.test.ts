@@ -7,7 +7,9 @@ import { compareF32 } from './_compare';
 import { f32, optimFixture, shapeOf } from './_reference';
 import {
   clipGradNorm,
+  clipGradNormAsync,
   findNonFiniteGradients,
+  findNonFiniteGradientsAsync,
   GradientAccumulator,
   NonFiniteGuard,
 } from './gradients';
@@ -21,6 +23,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
           ['a', 'b'].map((k) => [k, tf.tensor(f32(`clip/g/${k}`), shapeOf(`clip/g/${k}`))]),
         );
         const { grads: clipped, totalNorm, clipCoef } = clipGradNorm(grads, c.max_norm);
+        const viaAsync = await clipGradNormAsync(grads, c.max_norm);
+        expect([viaAsync.totalNorm, viaAsync.clipCoef]).toEqual([totalNorm, clipCoef]);
+        tf.dispose(Object.values(viaAsync.grads));
         // torch's float32 norm and ours sum in different orders
         expect(Math.abs(totalNorm - c.total_norm) / c.total_norm).toBeLessThanOrEqual(1e-6);
         expect(clipCoef).toBeLessThanOrEqual(1);
@@ -44,9 +49,22 @@ describe('non-finite gradients', () => {
         inf: tf.tensor2d([[1, Number.NEGATIVE_INFINITY]]),
       };
       expect(findNonFiniteGradients(grads)).toEqual(['nan', 'inf']);
+      expect(await findNonFiniteGradientsAsync(grads)).toEqual(['nan', 'inf']);
       const { totalNorm, grads: clipped } = clipGradNorm(grads, 1);
       expect(Number.isFinite(totalNorm)).toBe(false);
-      tf.dispose([...Object.values(grads), ...Object.values(clipped)]);
+      const viaAsync = await clipGradNormAsync(grads, 1);
+      expect(Number.isFinite(viaAsync.totalNorm)).toBe(false);
+      // A finite total norm means no non-finite element: one read per step suffices.
+      const finite = { ok: grads.ok };
+      const { totalNorm: finiteNorm, grads: finiteClipped } = await clipGradNormAsync(finite, 1);
+      expect(Number.isFinite(finiteNorm)).toBe(false); // 3e38² overflows: searched, none found
+      expect(await findNonFiniteGradientsAsync(finite)).toEqual([]);
+      tf.dispose([
+        ...Object.values(grads),
+        ...Object.values(clipped),
+        ...Object.values(viaAsync.grads),
+        ...Object.values(finiteClipped),
+      ]);
     }
   });
 

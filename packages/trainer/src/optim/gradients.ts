@@ -33,20 +33,66 @@ export interface ClipResult {
  * ```
  */
 export function clipGradNorm(grads: NamedGradients, maxNorm: number): ClipResult {
+  const norm = totalNormTensor(grads, maxNorm);
+  const totalNorm = norm === undefined ? 0 : readScalarSync(norm);
+  return scaleByNorm(grads, maxNorm, totalNorm);
+}
+
+/**
+ * {@link clipGradNorm} with an asynchronous read of the norm (the one read a step needs on
+ * backends that cannot read synchronously, such as tfjs-webgpu in Node). Same values.
+ *
+ * @example
+ * ```ts
+ * const { grads, totalNorm } = await clipGradNormAsync(raw, 1.0);
+ * if (!Number.isFinite(totalNorm)) await findNonFiniteGradientsAsync(raw); // which ones
+ * ```
+ */
+export async function clipGradNormAsync(
+  grads: NamedGradients,
+  maxNorm: number,
+): Promise<ClipResult> {
+  const norm = totalNormTensor(grads, maxNorm);
+  let totalNorm = 0;
+  if (norm !== undefined) {
+    try {
+      totalNorm = (await norm.data())[0] as number;
+    } finally {
+      norm.dispose();
+    }
+  }
+  return scaleByNorm(grads, maxNorm, totalNorm);
+}
+
+function readScalarSync(t: tf.Tensor): number {
+  try {
+    return (t.dataSync() as Float32Array)[0] as number;
+  } finally {
+    t.dispose();
+  }
+}
+
+// ‖(‖g₁‖, ‖g₂‖, …)‖₂ on the backend; any NaN/±Inf element makes it non-finite.
+function totalNormTensor(grads: NamedGradients, maxNorm: number): tf.Tensor | undefined {
   if (!(maxNorm > 0)) {
     throw new TrainerError('E_OPTIMIZER', `clipGradNorm maxNorm: expected > 0, got ${maxNorm}.`);
   }
-  const entries = Object.entries(grads);
-  const totalNorm = tf.tidy(() => {
-    if (entries.length === 0) return 0;
-    const norms = entries.map(([, g]) => tf.sqrt(tf.sum(tf.square(g))));
-    return (tf.sqrt(tf.sum(tf.square(tf.stack(norms)))).dataSync() as Float32Array)[0] as number;
+  const entries = Object.values(grads);
+  if (entries.length === 0) return undefined;
+  return tf.tidy(() => {
+    const norms = entries.map((g) => tf.sqrt(tf.sum(tf.square(g))));
+    return tf.sqrt(tf.sum(tf.square(tf.stack(norms))));
   });
+}
+
+function scaleByNorm(grads: NamedGradients, maxNorm: number, totalNorm: number): ClipResult {
   const coef = Math.fround(Math.fround(maxNorm) / Math.fround(totalNorm + Math.fround(1e-6)));
   // clamp(max=1) propagates NaN, as torch.clamp does
   const clipCoef = Number.isNaN(coef) ? Number.NaN : Math.min(coef, 1);
   const out: Record<string, tf.Tensor> = {};
-  for (const [name, g] of entries) out[name] = tf.tidy(() => tf.mul(g, tf.scalar(clipCoef)));
+  for (const [name, g] of Object.entries(grads)) {
+    out[name] = tf.tidy(() => tf.mul(g, tf.scalar(clipCoef)));
+  }
   return { grads: out, totalNorm, clipCoef };
 }
 
@@ -66,6 +112,27 @@ export function findNonFiniteGradients(grads: NamedGradients): string[] {
     if (!Number.isFinite(probe)) bad.push(name);
   }
   return bad;
+}
+
+/**
+ * {@link findNonFiniteGradients} with one asynchronous read for all gradients. Training calls it
+ * only when the step's total norm is non-finite (a NaN/±Inf element always makes it so).
+ *
+ * @example
+ * ```ts
+ * await findNonFiniteGradientsAsync({ a: tf.tensor1d([1, NaN]), b: tf.tensor1d([2]) }); // ['a']
+ * ```
+ */
+export async function findNonFiniteGradientsAsync(grads: NamedGradients): Promise<string[]> {
+  const entries = Object.entries(grads);
+  if (entries.length === 0) return [];
+  const probes = tf.tidy(() => tf.stack(entries.map(([, g]) => tf.sum(tf.mul(g, tf.scalar(0))))));
+  try {
+    const values = await probes.data();
+    return entries.filter((_, i) => !Number.isFinite(values[i] as number)).map(([name]) => name);
+  } finally {
+    probes.dispose();
+  }
 }
 
 /**
@@ -113,7 +180,21 @@ export class NonFiniteGuard {
    * ```
    */
   shouldStep(step: number, grads: NamedGradients): boolean {
-    const names = findNonFiniteGradients(grads);
+    return this.record(step, findNonFiniteGradients(grads));
+  }
+
+  /**
+   * The same decision from the names of the non-finite gradients, found by the caller (e.g. with
+   * {@link findNonFiniteGradientsAsync}, only when the total norm is non-finite): true when
+   * `names` is empty.
+   *
+   * @example
+   * ```ts
+   * guard.record(3, []); // true
+   * guard.record(4, ['w']); // false, recorded
+   * ```
+   */
+  record(step: number, names: string[]): boolean {
     if (names.length === 0) {
       this.consecutive = 0;
       return true;

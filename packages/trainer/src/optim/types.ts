@@ -68,6 +68,12 @@ export interface Optimizer {
   lr: number;
   step(grads: NamedGradients): void;
   stateDict(): OptimizerState;
+  /**
+   * The backend tensors `stateDict()` reads. The trainer reads them asynchronously first, so that
+   * `stateDict()`'s synchronous reads hit the cached values on backends that cannot read
+   * synchronously (tfjs-webgpu in Node).
+   */
+  stateTensors?(): tf.Tensor[];
   loadStateDict(state: OptimizerState): void;
   /** Bytes held by the optimizer state (not the parameters). */
   stateBytes(): number;
