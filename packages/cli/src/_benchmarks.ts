@@ -16,12 +16,16 @@ import { hellaswagTask, loadHellaswagDocs } from '@qlora/bench-hellaswag';
 import { loadMmluCsvDocs, loadMmluParquetDocs, type MmluDoc, mmluTask } from '@qlora/bench-mmlu';
 import { type LmEvalResults, parseLmEvalResults, toLmEvalResults } from '@qlora/metrics';
 import { sha256Hex, writeFileAtomic } from './_fs';
+import { evaluateShard } from './_shard';
 
 /** Where the bundled benchmark files live (the embedded default's synthetic sets). */
 export const EMBEDDED_DIR = new URL('../assets/embedded/', import.meta.url).pathname;
 
 /** The MMLU group entry written next to the subjects; `compareResults` reads it. */
 export const MMLU_GROUP = 'mmlu';
+
+/** The `config` key of a shard's results file: `{ index, count, docs: { <task>: <docs in all shards> } }`. */
+export const SHARD_CONFIG_KEY = 'shard';
 
 /** Benchmarks to run, with data paths resolved (absent paths: the bundled small sets). */
 export interface BenchmarkPlan {
@@ -49,7 +53,10 @@ export interface EvaluateBenchmarksOptions {
   batchSize?: number;
   /** The model's decoded EOS, added to GSM8K's stop strings (lm-eval's HF model does). */
   eosText?: string;
-  /** Keep docs with `index % n === i` (data-parallel shards). */
+  /**
+   * Evaluate only docs whose id (position after `limit`) has `id % count === index`, with the
+   * same doc ids, prompts and few-shot draws as one process; `qlora eval --merge` joins shards.
+   */
   shard?: { index: number; count: number };
   modelName?: string;
   /** Extra `config` fields of the results file. */
@@ -73,11 +80,6 @@ const embedded = (...parts: string[]) => join(EMBEDDED_DIR, 'data', ...parts);
 
 async function hashFile(path: string, into: Record<string, string>): Promise<void> {
   if (into[path] === undefined) into[path] = sha256Hex(await readFile(path));
-}
-
-function shardOf<T>(docs: readonly T[], shard: EvaluateBenchmarksOptions['shard']): T[] {
-  if (shard === undefined) return [...docs];
-  return docs.filter((_, i) => i % shard.count === shard.index);
 }
 
 /** Loads one MMLU subject from a hendrycks folder (`test/`, `dev/`), a flat csv folder or parquet. */
@@ -134,11 +136,22 @@ export async function evaluateBenchmarks(
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
+  const shardDocs: Record<string, number> = {};
   const run = async <Doc>(task: TaskDefinition<Doc>, docs: readonly Doc[], limit?: number) => {
-    const evaluation = await evaluate(lm, task, shardOf(docs, options.shard), {
-      ...common,
-      ...(limit === undefined ? {} : { limit }),
-    });
+    const evaluateOptions = { ...common, ...(limit === undefined ? {} : { limit }) };
+    if (options.shard === undefined) {
+      const evaluation = await evaluate(lm, task, docs, evaluateOptions);
+      runs.push({ task: task as TaskDefinition<unknown>, evaluation });
+      return;
+    }
+    const { evaluation, totalDocs } = await evaluateShard(
+      lm,
+      task,
+      docs,
+      options.shard,
+      evaluateOptions,
+    );
+    shardDocs[task.name] = totalDocs;
     runs.push({ task: task as TaskDefinition<unknown>, evaluation });
   };
 
@@ -191,7 +204,23 @@ export async function evaluateBenchmarks(
           },
         }
       : {}),
-    ...(options.config ? { config: options.config } : {}),
+    ...(options.config || options.shard
+      ? {
+          config: {
+            ...options.config,
+            // What `qlora eval --merge` checks coverage against; it drops this key again.
+            ...(options.shard
+              ? {
+                  [SHARD_CONFIG_KEY]: {
+                    index: options.shard.index,
+                    count: options.shard.count,
+                    docs: shardDocs,
+                  },
+                }
+              : {}),
+          },
+        }
+      : {}),
   });
   const stamp = new Date().toISOString().replace(/:/g, '-').replace(/Z$/, '');
   const resultsPath = join(options.outDir, `results_${stamp}.json`);

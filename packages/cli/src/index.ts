@@ -1,3 +1,5 @@
+export type { MergedEvalOutput } from './_merge-shards';
+export { mergeEvalShards } from './_merge-shards';
 export type { LossPoint } from './charts';
 export {
   lossChartSpec,

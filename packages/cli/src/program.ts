@@ -248,7 +248,14 @@ export function createProgram(io: CliIo): Command {
       'MMLU subjects (default: the four computer-science ones)',
       list,
     )
-    .option('--shard <i/n>', 'evaluate only docs with index % n == i')
+    .option(
+      '--shard <i/n>',
+      'evaluate only docs with id % n == i (id: position after --limit); join with --merge',
+    )
+    .option(
+      '--merge <dirs...>',
+      'merge the --out folders of --shard runs into --out (no model needed): the files one process writes',
+    )
     .addOption(
       new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('auto'),
     )
@@ -258,6 +265,8 @@ export function createProgram(io: CliIo): Command {
       examples([
         'qlora eval --model models/Llama-3.2-1B --tasks gsm8k --limit 100 --gsm8k-test data/gsm8k/test.jsonl --gsm8k-train data/gsm8k/train.jsonl --out runs/base',
         'qlora eval --model models/Llama-3.2-1B --adapter runs/ft/adapter --nf4 --tasks hellaswag --hellaswag data/hellaswag_val.jsonl',
+        'qlora eval --model models/Llama-3.2-1B --shard 0/3 --out runs/s0   # … 1/3 → runs/s1, 2/3 → runs/s2',
+        'qlora eval --merge runs/s0 runs/s1 runs/s2 --out runs/eval',
       ]),
     )
     .action(async (model: string | undefined, _opts, command: Command) => {

@@ -1,5 +1,7 @@
+import type { LmEvalResults } from '@qlora/metrics';
 import { type BenchmarkPlan, evaluateBenchmarks } from '../_benchmarks';
 import { resolvePath } from '../_fs';
+import { mergeEvalShards } from '../_merge-shards';
 import { type BackendChoice, openModel } from '../_runtime';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
@@ -21,8 +23,10 @@ export interface EvalCommandOptions {
   batchSize?: number;
   backend?: string;
   out?: string;
-  /** `i/n`: evaluate docs with index % n === i. */
+  /** `i/n`: evaluate docs with id % n === i (id: position after `--limit`). */
   shard?: string;
+  /** `--out` folders of `--shard i/n` runs to merge into `out` instead of evaluating (no model). */
+  merge?: string[];
   /** Quantize the base to NF4 while loading (as the experiment does). */
   nf4?: boolean;
   maxGenTokens?: number;
@@ -54,13 +58,16 @@ export function parseShard(text: string | undefined): { index: number; count: nu
  * `qlora eval --model <dir>`: evaluates HellaSwag, GSM8K and MMLU with lm-eval-identical
  * prompts, requests and scoring, and writes `results_<date>.json` plus one
  * `samples_<task>_<date>.jsonl` per task into `--out` (a rerun resumes through the request
- * cache there). Without data paths it uses the bundled small sets.
+ * cache there). Without data paths it uses the bundled small sets. `shard: 'i/n'` evaluates
+ * the docs with `doc_id % n === i`; `merge: [dirs]` joins such shard folders into `out`.
  *
  * @example
  * await runEval({ model: 'models/Llama-3.2-1B', tasks: ['gsm8k'], limit: 100, out: 'runs/base' }, io);
  * // FR/ΔA/ΔK need two runs: compare them with `qlora compare`
+ * await runEval({ merge: ['runs/s0', 'runs/s1', 'runs/s2'], out: 'runs/eval' }, io);
  */
 export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<unknown> {
+  if (options.merge !== undefined) return runMergeShards(options, io);
   if (options.model === undefined) {
     throw new CliError('USAGE', 'qlora eval: expected --model <dir>, got none', {
       hint: 'Pass a Hugging Face model folder: qlora eval --model models/Llama-3.2-1B',
@@ -157,16 +164,62 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
       }),
     );
   } else {
-    for (const [task, entry] of Object.entries(out.results.results)) {
-      const metrics = Object.entries(entry.metrics)
-        .map(
-          ([k, m]) =>
-            `${k} ${m.value.toFixed(4)}${typeof m.stderr === 'number' ? ` ± ${m.stderr.toFixed(4)}` : ''}`,
-        )
-        .join(', ');
-      io.stdout.write(`${task}: ${metrics}\n`);
-    }
+    writeMetricLines(out.results, io);
     io.stdout.write(`wrote ${out.resultsPath}\n`);
   }
   return out;
+}
+
+async function runMergeShards(options: EvalCommandOptions, io: CliIo): Promise<unknown> {
+  const dirs = options.merge ?? [];
+  if (options.model !== undefined || options.shard !== undefined) {
+    throw new CliError(
+      'USAGE',
+      `qlora eval --merge: expected only shard folders and --out, got ${options.model !== undefined ? '--model' : '--shard'} too`,
+      {
+        hint: 'Run the shards first (qlora eval --model … --shard i/n --out …), then merge their --out folders.',
+      },
+    );
+  }
+  if (options.out === undefined) {
+    throw new CliError('USAGE', 'qlora eval --merge: expected --out <dir>, got none', {
+      hint: 'e.g. qlora eval --merge runs/s0 runs/s1 runs/s2 --out runs/eval',
+    });
+  }
+  const outDir = resolvePath(io.cwd, options.out);
+  const shardDirs = dirs.map((d) => resolvePath(io.cwd, d));
+  if (shardDirs.includes(outDir)) {
+    throw new CliError(
+      'USAGE',
+      `qlora eval --merge: expected --out to be a folder other than the shards, got ${options.out}`,
+      { hint: 'Write the merged files to a new folder, e.g. --out runs/eval.' },
+    );
+  }
+  const out = await mergeEvalShards(shardDirs, outDir);
+  if (options.json) {
+    io.stdout.write(
+      stringifyReportJson({
+        results: out.resultsPath,
+        samples: out.samplePaths,
+        metrics: out.results.results,
+      }),
+    );
+  } else {
+    io.stdout.write(`merged ${dirs.length} shard(s)\n`);
+    writeMetricLines(out.results, io);
+    io.stdout.write(`wrote ${out.resultsPath}\n`);
+  }
+  return out;
+}
+
+function writeMetricLines(results: LmEvalResults, io: CliIo): void {
+  for (const [task, entry] of Object.entries(results.results)) {
+    const metrics = Object.entries(entry.metrics)
+      .map(
+        ([k, m]) =>
+          `${k} ${m.value.toFixed(4)}${typeof m.stderr === 'number' ? ` ± ${m.stderr.toFixed(4)}` : ''}`,
+      )
+      .join(', ');
+    io.stdout.write(`${task}: ${metrics}\n`);
+  }
 }
