@@ -308,7 +308,9 @@ const PRESETS: Record<'unsloth' | 'qlora-paper', Omit<FinetuneHyperparameters, '
     warmupSteps: 5,
     warmupRatio: 0,
     schedule: 'linear',
-    weightDecay: 0.001,
+    // The same value as @qlora/trainer's `unsloth` preset (Unsloth's notebooks moved to 0.001 late
+    // in 2025; the trainer README says so).
+    weightDecay: 0.01,
     maxGradNorm: 1,
     logEvery: 1,
     checkpointEvery: undefined,
