@@ -2,12 +2,11 @@ import { createHash } from 'node:crypto';
 import { appendFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PythonRandom, sha256Hex } from '@qlora/metrics';
 import { type BenchRow, type BenchSuite, medianMs, ratioRow } from '../../../tools/bench/harness';
 import { createDeterministicLanguageModel } from '../src/fake-model';
 import { openJsonlRequestCache } from '../src/jsonl-cache';
-import { PythonRandom } from '../src/python-random';
 import { evaluate } from '../src/runner';
-import { sha256Hex } from '../src/sha256';
 import { defineTask } from '../src/task';
 
 // A GSM8K 5-shot prompt is about 4 KB; hashing one per request is the runner's main fixed cost.

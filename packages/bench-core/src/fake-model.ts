@@ -1,5 +1,5 @@
+import { sha256Hex } from '@qlora/metrics';
 import { cutAtStopStrings } from './python-text';
-import { sha256Hex } from './sha256';
 import type {
   GenerateRequest,
   LanguageModel,

@@ -1,3 +1,4 @@
+export { PythonRandom, sha256Hex } from '@qlora/metrics';
 export type { RequestCache } from './cache';
 export { createMemoryCache } from './cache';
 export type { LanguageModelConformance } from './conformance';
@@ -16,7 +17,6 @@ export {
   PythonFloat,
   sanitizePythonList,
 } from './python-format';
-export { PythonRandom } from './python-random';
 export {
   argmax,
   cutAtStopStrings,
@@ -44,7 +44,6 @@ export {
 } from './results';
 export type { EvaluateOptions, EvaluationProgress, TaskEvaluation, TaskSample } from './runner';
 export { evaluate } from './runner';
-export { sha256Hex } from './sha256';
 export type {
   GenerationKwargs,
   RequestBuildContext,

@@ -1,5 +1,5 @@
+import { sha256Hex } from '@qlora/metrics';
 import { BenchCoreError } from './errors';
-import { sha256Hex } from './sha256';
 import type { GenerateRequest, LoglikelihoodRequest, RollingRequest } from './types';
 
 /** Which `LanguageModel` method a request goes to. */

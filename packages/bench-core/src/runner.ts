@@ -1,11 +1,10 @@
+import { PythonRandom, sha256Hex } from '@qlora/metrics';
 import type { RequestCache } from './cache';
 import { BenchCoreError } from './errors';
 import { NONE_FILTER, type TaskFilter } from './filters';
 import { dumpsPythonJson, type PythonJsonValue, sanitizePythonList } from './python-format';
-import { PythonRandom } from './python-random';
 import { moveTrailingWhitespace } from './python-text';
 import { hashRequest } from './request-hash';
-import { sha256Hex } from './sha256';
 import type { TaskDefinition, TaskRequest, TaskResponse } from './task';
 import type {
   GenerateRequest,

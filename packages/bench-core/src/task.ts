@@ -1,6 +1,6 @@
+import type { PythonRandom } from '@qlora/metrics';
 import type { TaskFilter } from './filters';
 import type { PythonJsonValue } from './python-format';
-import type { PythonRandom } from './python-random';
 import type { LoglikelihoodResult } from './types';
 
 /** lm-eval's `output_type` values this runner supports. */

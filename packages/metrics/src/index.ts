@@ -22,6 +22,8 @@ export {
 } from './lm-eval-results';
 export type { FormatPercentOptions, KnowledgeLoss } from './paper';
 export { abilityAugmentation, forgettingRate, formatPercent, knowledgeLoss } from './paper';
+export { PythonRandom } from './python-random';
+export { sha256Hex } from './sha256';
 export type { BootstrapOptions } from './stats';
 export {
   accuracy,

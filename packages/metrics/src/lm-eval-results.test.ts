@@ -4,7 +4,6 @@ import { fc, test } from '@fast-check/vitest';
 import { fixturePath } from '@qlora/test-utils';
 import { describe, expect, it } from 'vitest';
 import { formatPythonFloat, parsePythonJson, stringifyPythonJson } from './_python-json';
-import { sha256Hex } from './_sha256';
 import {
   buildLmEvalResults,
   type LmEvalResultsInput,
@@ -12,6 +11,7 @@ import {
   toLmEvalResults,
   toLmEvalSampleLine,
 } from './lm-eval-results';
+import { sha256Hex } from './sha256';
 
 const read = (name: string): string => readFileSync(fixturePath('metrics', name), 'utf8');
 const FILES = ['results-base.json', 'results-ft.json', 'results-bootstrap0.json'];

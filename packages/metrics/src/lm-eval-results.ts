@@ -7,9 +7,9 @@ import {
   parsePythonJson,
   stringifyPythonJson,
 } from './_python-json';
-import { sha256Hex } from './_sha256';
 import { describe } from './_validate';
 import { MetricsError } from './errors';
+import { sha256Hex } from './sha256';
 import { aggregateSubtasks } from './stats';
 
 /**

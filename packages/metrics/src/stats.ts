@@ -1,6 +1,6 @@
-import { PythonRandom } from './_python-random';
 import { describe, requireFinite, toNumbers } from './_validate';
 import { MetricsError } from './errors';
+import { PythonRandom } from './python-random';
 import type { AccuracyEstimate, Outcomes, SubtaskEstimate } from './types';
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fixturePath } from '@qlora/test-utils';
 import { describe, expect, it } from 'vitest';
-import { BenchCoreError } from './errors';
+import { MetricsError } from './errors';
 import { PythonRandom } from './python-random';
 
 interface Vector {
@@ -79,9 +79,9 @@ describe('PythonRandom against CPython 3.11 random.Random', () => {
     expect(b.sample(range(500), 7)).toEqual(a.sample(range(500), 7));
   });
 
-  it('rejects bad arguments with BenchCoreError', () => {
+  it('rejects bad arguments with MetricsError', () => {
     const r = new PythonRandom(1);
-    expect(() => r.sample([1, 2], 3)).toThrow(BenchCoreError);
+    expect(() => r.sample([1, 2], 3)).toThrow(MetricsError);
     expect(() => r.randbelow(0)).toThrow(/expected a positive integer/);
     expect(() => new PythonRandom(0.5)).toThrow(/safe integer/);
     expect(() => r.getrandbits(64)).toThrow(/bigint/);

@@ -1,4 +1,4 @@
-import { BenchCoreError } from './errors';
+import { MetricsError } from './errors';
 
 const N = 624;
 const M = 397;
@@ -39,7 +39,7 @@ export class PythonRandom {
    */
   seed(seed: number | bigint): void {
     if (typeof seed === 'number' && !Number.isSafeInteger(seed)) {
-      throw new BenchCoreError(
+      throw new MetricsError(
         'E_RANDOM_SEED',
         `random seed: expected a safe integer or a bigint, got ${seed}. Hint: pass a bigint for large seeds; string seeds are not supported.`,
       );
@@ -139,7 +139,7 @@ export class PythonRandom {
   getrandbits(k: number, asBigint: true): bigint;
   getrandbits(k: number, asBigint = false): number | bigint {
     if (!Number.isInteger(k) || k < 0) {
-      throw new BenchCoreError(
+      throw new MetricsError(
         'E_RANDOM_ARG',
         `getrandbits: expected a non-negative integer bit count, got ${k}`,
       );
@@ -155,7 +155,7 @@ export class PythonRandom {
       shift += 32n;
     }
     if (!asBigint && k > 53) {
-      throw new BenchCoreError(
+      throw new MetricsError(
         'E_RANDOM_ARG',
         `getrandbits: expected k ≤ 53 for a number result, got ${k}. Hint: call getrandbits(k, true) for a bigint.`,
       );
@@ -187,7 +187,7 @@ export class PythonRandom {
    */
   randbelow(n: number): number {
     if (!Number.isSafeInteger(n) || n <= 0) {
-      throw new BenchCoreError('E_RANDOM_ARG', `randbelow: expected a positive integer, got ${n}`);
+      throw new MetricsError('E_RANDOM_ARG', `randbelow: expected a positive integer, got ${n}`);
     }
     const k = bitLength(n);
     let r = this.getrandbits(k);
@@ -207,7 +207,7 @@ export class PythonRandom {
     if (stop === undefined) return this.randbelow(start);
     const width = stop - start;
     if (width <= 0) {
-      throw new BenchCoreError(
+      throw new MetricsError(
         'E_RANDOM_ARG',
         `randrange: expected start < stop, got start=${start}, stop=${stop}`,
       );
@@ -237,12 +237,25 @@ export class PythonRandom {
    */
   choice<T>(seq: readonly T[]): T {
     if (seq.length === 0) {
-      throw new BenchCoreError(
-        'E_RANDOM_ARG',
-        'choice: expected a non-empty sequence, got length 0',
-      );
+      throw new MetricsError('E_RANDOM_ARG', 'choice: expected a non-empty sequence, got length 0');
     }
     return seq[this.randbelow(seq.length)]!;
+  }
+
+  /**
+   * `random.choices(population, k=k)` without weights: `population[floor(random() * n)]`, k times
+   * (CPython's unweighted path; lm-eval's bootstrap resamples with it).
+   *
+   * @example
+   * ```ts
+   * new PythonRandom(0).choices(['a', 'b', 'c'], 2); // as Python's random.Random(0).choices(...)
+   * ```
+   */
+  choices<T>(population: readonly T[], k: number): T[] {
+    const n = population.length;
+    const out = new Array<T>(k);
+    for (let i = 0; i < k; i++) out[i] = population[Math.floor(this.random() * n)] as T;
+    return out;
   }
 
   /**
@@ -276,7 +289,7 @@ export class PythonRandom {
   sample<T>(population: readonly T[], k: number): T[] {
     const n = population.length;
     if (!Number.isInteger(k) || k < 0 || k > n) {
-      throw new BenchCoreError(
+      throw new MetricsError(
         'E_RANDOM_ARG',
         `sample: expected 0 <= k <= ${n} (the population size), got ${k}. Hint: Python raises "Sample larger than population or is negative".`,
       );
@@ -329,7 +342,7 @@ export class PythonRandom {
    */
   setState(state: readonly number[]): void {
     if (state.length !== N + 1) {
-      throw new BenchCoreError(
+      throw new MetricsError(
         'E_RANDOM_STATE',
         `random state: expected ${N + 1} integers, got ${state.length}`,
       );
