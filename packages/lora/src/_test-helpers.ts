@@ -22,16 +22,7 @@ export function f32(entry: TensorEntry | undefined): Float32Array {
   return toFloat32(entry);
 }
 
-/** max |a − b| / max |b|. */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs((actual[i] as number) - (expected[i] as number)));
-    maxRef = Math.max(maxRef, Math.abs(expected[i] as number));
-  }
-  return maxDiff / maxRef;
-}
+export { relativeError } from '@qlora/test-utils';
 
 /** Deterministic pseudo-random floats in [-scale, scale) (not a reference, just inputs). */
 export function randomFloats(n: number, seed: number, scale = 1): Float32Array {

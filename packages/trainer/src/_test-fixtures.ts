@@ -73,13 +73,4 @@ export function readReference(name: string): {
   return { ref, logits, dir };
 }
 
-/** max |a − b| / max |b|. */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs((actual[i] as number) - (expected[i] as number)));
-    maxRef = Math.max(maxRef, Math.abs(expected[i] as number));
-  }
-  return maxDiff / maxRef;
-}
+export { relativeError } from '@qlora/test-utils';
