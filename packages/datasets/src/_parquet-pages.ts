@@ -1,9 +1,20 @@
-// Bounds on the page headers of a parquet file, checked before hyparquet decodes anything.
+// Bounds on the pages of a parquet column chunk, checked before hyparquet decodes anything.
+//
 // hyparquet sizes its arrays from each page header (`new Array(num_values)`,
-// `new Uint8Array(uncompressed_page_size)`) without checking them, so one flipped byte in a page
-// header made it grow an array to 145 million elements: seconds of work, or a V8 "invalid size"
-// abort that no try/catch can stop (found by fuzzing). Page headers are Thrift compact structs;
-// this reader walks only the fields it needs and skips the rest.
+// `new Uint8Array(uncompressed_page_size)`) without checking them, and its RLE / bit-packed
+// hybrid decoder (`readRleBitPackedHybrid` in hyparquet's `encoding.js`) writes as many values as
+// a run header declares, past the end of its output array. One flipped byte in a page header, or
+// one hostile run length inside a page, made it grow an array toward 145 million elements:
+// seconds of work, or a V8 "invalid size" abort that no try/catch can stop (both found by
+// fuzzing). So every page header is read here (a strict Thrift compact reader: the fields
+// hyparquet uses must be present, with types hyparquet reads as the same numbers), and every
+// RLE / bit-packed hybrid stream hyparquet would decode (repetition and
+// definition levels, dictionary indices, RLE booleans; DataPage v1 and v2) is walked run by run
+// the way hyparquet reads it, without materialising values. A run reaching past the values its
+// page declares (plus the padding of one bit-packed group of 8) is refused. Snappy pages are
+// decoded by this file's decoder, here (lazily: a v1 page of PLAIN text only as far as its
+// levels) and in hyparquet (the loader passes `snappyDecompress` as its SNAPPY decompressor):
+// hyparquet's own loops forever on an 8-byte hostile stream.
 
 /** Most values one page may declare: far above real pages (≤ 1 MB, ≤ ~1M values). */
 export const MAX_PAGE_VALUES = 1 << 24;
@@ -11,14 +22,52 @@ export const MAX_PAGE_VALUES = 1 << 24;
 export const MAX_PAGE_BYTES = 1 << 30;
 /** Snappy's best ratio is under 22:1 (a 3-byte copy of 64 bytes); a larger claim is a lie. */
 const SNAPPY_MAX_RATIO = 22;
+/**
+ * Values a run may reach past the count its page declares: bit-packed runs come in groups of 8,
+ * so a writer pads the last group with up to 7 values. hyparquet clamps bit-packed writes to its
+ * array but loops over every declared value, and writes RLE runs in full.
+ */
+export const RUN_PADDING = 7;
+
+// Thrift compact types and parquet enums (parquet.thrift), as hyparquet numbers them.
+const T_TRUE = 1;
+const T_FALSE = 2;
+const T_BYTE = 3;
+const T_I16 = 4;
+const T_I32 = 5;
+const T_STRUCT = 12;
+const DATA_PAGE = 0;
+const DICTIONARY_PAGE = 2;
+const DATA_PAGE_V2 = 3;
+const PLAIN_DICTIONARY = 2;
+const RLE = 3;
+const RLE_DICTIONARY = 8;
+
+export interface DataPageV1 {
+  numValues: number;
+  encoding: number;
+}
+
+export interface DataPageV2 {
+  numValues: number;
+  numNulls: number;
+  encoding: number;
+  definitionLevelsLength: number;
+  repetitionLevelsLength: number;
+  /** Absent means true (hyparquet's and the spec's default). */
+  isCompressed: boolean;
+}
 
 export interface PageHeaderSummary {
   /** Bytes of the header itself. */
   headerLength: number;
+  /** parquet PageType: 0 data, 1 index, 2 dictionary, 3 data v2. */
+  type: number;
   uncompressedSize: number;
   compressedSize: number;
-  /** num_values of the data, data v2 or dictionary page header. */
-  numValues: number;
+  dataPage?: DataPageV1;
+  dictionaryPage?: { numValues: number };
+  dataPageV2?: DataPageV2;
 }
 
 class ThriftCursor {
@@ -35,20 +84,34 @@ class ThriftCursor {
     return this.bytes[this.pos++] as number;
   }
 
+  /** Exact below 2^53; a varint with bits beyond reads as Number.MAX_VALUE, past every bound. */
   varint(): number {
     let result = 0;
     let shift = 0;
+    let beyond = false;
     for (;;) {
       const b = this.byte();
       if (shift < 53) result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
+      else if (b & 0x7f) beyond = true;
+      if ((b & 0x80) === 0) return beyond ? Number.MAX_VALUE : result;
       shift += 7;
       if (shift > 70) throw new Error('varint longer than 10 bytes');
     }
   }
 
-  zigzag(): number {
+  /**
+   * An integer field of Thrift type `type`, read as hyparquet reads it: a byte (3) as a signed
+   * byte, an i16 (4) or i32 (5) as a zigzag varint. hyparquet reads varints into 32 bits (higher
+   * bits wrap), so a value outside 32 bits would mean different numbers to it and to this
+   * reader: refused, as is an i64 (hyparquet would hand a BigInt on) or any other type.
+   */
+  int(field: string, type: number): number {
+    if (type === T_BYTE) return (this.byte() << 24) >> 24;
+    if (type !== T_I16 && type !== T_I32) {
+      throw new Error(`page header field ${field} has Thrift type ${type}, expected an i32 (5)`);
+    }
     const n = this.varint();
+    if (n > 0xffffffff) throw new Error(`page header field ${field} does not fit in 32 bits`);
     return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
   }
 
@@ -116,56 +179,579 @@ class ThriftCursor {
       const type = header & 0x0f;
       if (type === 0) return;
       const delta = header >> 4;
-      id = delta === 0 ? this.zigzag() : id + delta;
+      // A long-form id wider than 32 bits would name another field to hyparquet (it wraps).
+      id = delta === 0 ? this.int('id', T_I32) : id + delta;
       if (!onField(id, type)) this.skip(type, depth);
     }
   }
 }
 
-/** Reads the sizes and value count of the page header at `start`. Throws on malformed bytes. */
-export function readPageHeader(bytes: Uint8Array, start: number): PageHeaderSummary {
-  const cursor = new ThriftCursor(bytes, start);
-  let uncompressedSize = 0;
-  let compressedSize = 0;
-  let numValues = 0;
+function expectStruct(field: string, type: number): void {
+  if (type !== T_STRUCT) {
+    throw new Error(`page header field ${field} has Thrift type ${type}, expected a struct (12)`);
+  }
+}
+
+/** Reads the struct of `fields` (name by field id) as integers; every one is required. */
+function readI32Struct(
+  cursor: ThriftCursor,
+  name: string,
+  fields: Record<number, string>,
+  extra?: (id: number, type: number) => boolean,
+): Record<string, number> {
+  const values: Record<string, number> = {};
   cursor.struct((id, type) => {
-    if (id === 2 && type === 5) uncompressedSize = cursor.zigzag();
-    else if (id === 3 && type === 5) compressedSize = cursor.zigzag();
-    else if ((id === 5 || id === 7 || id === 8) && type === 12) {
-      cursor.struct((inner, innerType) => {
-        if (inner !== 1 || innerType !== 5) return false;
-        numValues = cursor.zigzag();
-        return true;
-      }, 1);
-    } else return false;
+    const field = fields[id];
+    if (field === undefined) return extra?.(id, type) ?? false;
+    values[field] = cursor.int(`${name}.${field}`, type);
     return true;
-  }, 0);
-  return { headerLength: cursor.pos - start, uncompressedSize, compressedSize, numValues };
+  }, 1);
+  for (const field of Object.values(fields)) {
+    if (values[field] === undefined) throw new Error(`${name} has no ${field}`);
+  }
+  return values;
 }
 
 /**
- * Checks every page header of one column chunk (its bytes, from the dictionary or first data
- * page to the end): sizes non-negative and inside the chunk, decompressed sizes plausible for
- * the codec, value counts within {@link MAX_PAGE_VALUES} and within the chunk's declared total.
- * Returns a description of the first violation, or undefined.
+ * Reads the page header at `start`. The fields hyparquet reads must be present, integers as a
+ * byte, i16 or i32 (which hyparquet reads alike), structs and bools as such; anything else is an
+ * Error naming the field.
  */
-export function checkPageHeaders(
+export function readPageHeader(bytes: Uint8Array, start: number): PageHeaderSummary {
+  const cursor = new ThriftCursor(bytes, start);
+  const top: Record<string, number> = {};
+  let dataPage: DataPageV1 | undefined;
+  let dictionaryPage: { numValues: number } | undefined;
+  let dataPageV2: DataPageV2 | undefined;
+  const TOP: Record<number, string> = {
+    1: 'type',
+    2: 'uncompressed_page_size',
+    3: 'compressed_page_size',
+  };
+  cursor.struct((id, type) => {
+    const field = TOP[id];
+    if (field !== undefined) {
+      top[field] = cursor.int(field, type);
+    } else if (id === 5) {
+      expectStruct('data_page_header', type);
+      const v = readI32Struct(cursor, 'data_page_header', {
+        1: 'num_values',
+        2: 'encoding',
+        3: 'definition_level_encoding',
+        4: 'repetition_level_encoding',
+      });
+      dataPage = { numValues: v.num_values as number, encoding: v.encoding as number };
+    } else if (id === 7) {
+      expectStruct('dictionary_page_header', type);
+      const v = readI32Struct(cursor, 'dictionary_page_header', { 1: 'num_values' });
+      dictionaryPage = { numValues: v.num_values as number };
+    } else if (id === 8) {
+      expectStruct('data_page_header_v2', type);
+      let isCompressed = true;
+      const v = readI32Struct(
+        cursor,
+        'data_page_header_v2',
+        {
+          1: 'num_values',
+          2: 'num_nulls',
+          3: 'num_rows',
+          4: 'encoding',
+          5: 'definition_levels_byte_length',
+          6: 'repetition_levels_byte_length',
+        },
+        (inner, innerType) => {
+          if (inner !== 7) return false;
+          if (innerType !== T_TRUE && innerType !== T_FALSE) {
+            throw new Error(
+              `page header field data_page_header_v2.is_compressed has Thrift type ${innerType}, expected a bool`,
+            );
+          }
+          isCompressed = innerType === T_TRUE;
+          return true;
+        },
+      );
+      dataPageV2 = {
+        numValues: v.num_values as number,
+        numNulls: v.num_nulls as number,
+        encoding: v.encoding as number,
+        definitionLevelsLength: v.definition_levels_byte_length as number,
+        repetitionLevelsLength: v.repetition_levels_byte_length as number,
+        isCompressed,
+      };
+    } else return false;
+    return true;
+  }, 0);
+  for (const field of Object.values(TOP)) {
+    if (top[field] === undefined) throw new Error(`page header has no ${field}`);
+  }
+  const summary: PageHeaderSummary = {
+    headerLength: cursor.pos - start,
+    type: top.type as number,
+    uncompressedSize: top.uncompressed_page_size as number,
+    compressedSize: top.compressed_page_size as number,
+  };
+  if (dataPage) summary.dataPage = dataPage;
+  if (dictionaryPage) summary.dictionaryPage = dictionaryPage;
+  if (dataPageV2) summary.dataPageV2 = dataPageV2;
+  return summary;
+}
+
+/**
+ * What hyparquet derives from the schema to decode one column: which level streams a page holds
+ * and how wide they are (`getMaxDefinitionLevel` / `getMaxRepetitionLevel` in hyparquet).
+ */
+export interface ColumnLevels {
+  /** Physical type of the leaf (`BOOLEAN` pages decode RLE values without a width byte). */
+  physicalType: string | undefined;
+  maxDefinitionLevel: number;
+  maxRepetitionLevel: number;
+  /** Schema elements from the root to the leaf; hyparquet reads v1 repetition levels only past the root. */
+  pathLength: number;
+}
+
+/** A problem with one page, for the loader to put in its `DatasetsError` message. */
+export interface PageProblem {
+  /** 0-based page of the column chunk (a dictionary page counts). */
+  page: number;
+  /** Byte of the page header within the column chunk. */
+  byte: number;
+  expected: string;
+  got: string;
+}
+
+/** The stream ended where hyparquet would throw a RangeError itself (a typed error later). */
+class EndOfPage extends Error {}
+
+/** A run declaring more values than its page holds. */
+class RunTooLong extends Error {
+  constructor(
+    readonly expected: string,
+    readonly got: string,
+  ) {
+    super(got);
+  }
+}
+
+/** A snappy stream hyparquet's `snappyUncompress` would reject, or loop on forever. */
+class BadSnappy extends Error {}
+
+/**
+ * The decoded bytes of a page, produced on demand: the level streams a walk needs sit at the
+ * start of a v1 page, so a page of PLAIN text is decompressed only as far as its levels.
+ */
+interface PageBytes {
+  /** Decoded size of the page. */
+  readonly length: number;
+  /** Output buffer; bytes [0, end) are valid after `need(end)` returned true. */
+  readonly bytes: Uint8Array;
+  /** Decodes at least `end` bytes; false when the page is shorter. */
+  need(end: number): boolean;
+}
+
+function plainBytes(bytes: Uint8Array): PageBytes {
+  return { length: bytes.length, bytes, need: (end) => end <= bytes.length };
+}
+
+const WORD_MASK = [0, 0xff, 0xffff, 0xffffff, 0xffffffff];
+
+/**
+ * A snappy block decoded lazily, element by element. It decodes exactly the streams that
+ * hyparquet's `snappyUncompress` decodes to `length` bytes, to the same bytes, and refuses the
+ * rest, including those hyparquet's would not survive: a 4-byte literal length above 2^31 is
+ * negative in its 32-bit arithmetic and moves its read position backwards, an endless loop
+ * (8 bytes suffice); a negative copy offset makes it copy zeros from past the output. The
+ * loader hands {@link snappyDecompress} to hyparquet as its SNAPPY decompressor, so the bytes
+ * checked here are the bytes it decodes.
+ */
+class SnappyBytes implements PageBytes {
+  /** Decoded bytes [0, out); grown as needed, so a walk of the levels allocates little. */
+  private output: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+  private out = 0;
+
+  constructor(
+    private readonly input: Uint8Array,
+    readonly length: number,
+  ) {
+    // The preamble (the decoded length as a varint) is skipped, as hyparquet does.
+    while (this.pos < input.length) {
+      if ((input[this.pos++] as number) < 128) break;
+    }
+    if (length && this.pos >= input.length) throw new BadSnappy('no data after the length header');
+  }
+
+  get bytes(): Uint8Array {
+    return this.output;
+  }
+
+  /** {@link reserve} from inside `advance`, whose decoded count is `out`. */
+  private grow(out: number, end: number): Uint8Array {
+    this.out = out;
+    return this.reserve(end);
+  }
+
+  /** Room for `end` decoded bytes (at least doubling, at most the page). */
+  private reserve(end: number): Uint8Array {
+    if (end <= this.output.length) return this.output;
+    const grown = new Uint8Array(
+      Math.min(this.length, Math.max(end, 2 * this.output.length, 4096)),
+    );
+    grown.set(this.output.subarray(0, this.out));
+    this.output = grown;
+    return grown;
+  }
+
+  need(end: number): boolean {
+    if (end > this.length) return false;
+    this.advance(end);
+    return true;
+  }
+
+  /** Decodes the whole stream, which must end exactly at `length` (what hyparquet checks). */
+  decodeAll(): Uint8Array {
+    this.reserve(this.length);
+    this.advance(this.length);
+    if (this.pos < this.input.length) {
+      throw new BadSnappy(`elements past the ${this.length} bytes the page header declares`);
+    }
+    return this.bytes;
+  }
+
+  private advance(end: number): void {
+    const input = this.input;
+    let output: Uint8Array = this.output;
+    const size = this.length;
+    let pos = this.pos;
+    let out = this.out;
+    try {
+      while (out < end) {
+        if (pos >= input.length) {
+          throw new BadSnappy(`${out} bytes where the page header declares ${size}`);
+        }
+        const tag = input[pos++] as number;
+        if (pos >= input.length) throw new BadSnappy('an element cut off at the end');
+        let length: number;
+        if ((tag & 3) === 0) {
+          length = (tag >>> 2) + 1;
+          if (length > 60) {
+            if (pos + 3 >= input.length) throw new BadSnappy('a literal length cut off');
+            const lengthSize = length - 60;
+            const word =
+              (input[pos] as number) +
+              ((input[pos + 1] as number) << 8) +
+              ((input[pos + 2] as number) << 16) +
+              ((input[pos + 3] as number) << 24);
+            length = (word & (WORD_MASK[lengthSize] as number)) + 1;
+            pos += lengthSize;
+          }
+          if (length <= 0 || pos + length > input.length || out + length > size) {
+            throw new BadSnappy(`a literal of ${length} bytes at byte ${pos} of the stream`);
+          }
+          if (out + length > output.length) output = this.grow(out, out + length);
+          if (length < 32) {
+            for (let i = 0; i < length; i++) output[out + i] = input[pos + i] as number;
+          } else output.set(input.subarray(pos, pos + length), out);
+          pos += length;
+        } else {
+          let offset: number;
+          if ((tag & 3) === 1) {
+            length = ((tag >>> 2) & 7) + 4;
+            offset = (input[pos] as number) + ((tag >>> 5) << 8);
+            pos += 1;
+          } else if ((tag & 3) === 2) {
+            if (input.length <= pos + 1) throw new BadSnappy('a copy cut off');
+            length = (tag >>> 2) + 1;
+            offset = (input[pos] as number) + ((input[pos + 1] as number) << 8);
+            pos += 2;
+          } else {
+            if (input.length <= pos + 3) throw new BadSnappy('a copy cut off');
+            length = (tag >>> 2) + 1;
+            offset =
+              (input[pos] as number) +
+              ((input[pos + 1] as number) << 8) +
+              ((input[pos + 2] as number) << 16) +
+              ((input[pos + 3] as number) << 24);
+            pos += 4;
+          }
+          if (offset <= 0 || offset > out || out + length > size) {
+            throw new BadSnappy(
+              `a copy of ${length} bytes from ${offset} back at output byte ${out}`,
+            );
+          }
+          if (out + length > output.length) output = this.grow(out, out + length);
+          if (offset >= length && length >= 32) {
+            output.copyWithin(out, out - offset, out - offset + length);
+          } else {
+            // Byte by byte: a copy may overlap what it writes (a run of a short pattern).
+            for (let i = 0; i < length; i++) output[out + i] = output[out - offset + i] as number;
+          }
+        }
+        out += length;
+      }
+    } finally {
+      this.pos = pos;
+      this.out = out;
+    }
+  }
+}
+
+/**
+ * A SNAPPY decompressor for hyparquet's `compressors` option: the whole page, exactly
+ * `outputLength` bytes, or an Error (never an endless loop).
+ */
+export function snappyDecompress(input: Uint8Array, outputLength: number): Uint8Array {
+  return new SnappyBytes(input, outputLength).decodeAll();
+}
+
+const bitWidthOf = (value: number): number => 32 - Math.clz32(value);
+
+/**
+ * Walks one RLE / bit-packed hybrid stream exactly as hyparquet's `readRleBitPackedHybrid`
+ * reads it (same header varints, same bytes per run, same stopping rule: until the output array,
+ * initially `expected` long and grown by any RLE overshoot, is full), without writing values.
+ * Throws {@link RunTooLong} for a run ending past `expected + RUN_PADDING`, {@link EndOfPage}
+ * where hyparquet's own reads would run off the page. Returns where hyparquet leaves its reader
+ * and, when `match` is given, how many decoded values equal it (hyparquet counts nulls so).
+ */
+function walkHybrid(
+  page: PageBytes,
+  offset: number,
+  width: number,
+  expected: number,
+  declaredLength: number | undefined,
+  what: string,
+  match?: number,
+): { end: number; matches: number } {
+  let pos = offset;
+  let length = declaredLength;
+  if (length === undefined) {
+    if (pos < 0 || !page.need(pos + 4)) throw new EndOfPage();
+    const b = page.bytes;
+    length =
+      ((b[pos] as number) |
+        ((b[pos + 1] as number) << 8) |
+        ((b[pos + 2] as number) << 16) |
+        ((b[pos + 3] as number) << 24)) >>>
+      0;
+    pos += 4;
+  }
+  const start = pos;
+  const limit = expected + RUN_PADDING;
+  let size = expected;
+  let seen = 0;
+  let matches = 0;
+  const tooLong = (kind: string, count: number): RunTooLong =>
+    new RunTooLong(
+      `${what} covering at most ${limit} values (the page declares ${expected}, + ${RUN_PADDING} padding)`,
+      `${seen + count} (a${kind === 'RLE' ? 'n' : ''} ${kind} run of ${count} values after ${seen})`,
+    );
+  while (seen < size) {
+    // hyparquet's readVarInt: 32-bit, shifts wrap, no length limit.
+    let header = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos < 0 || !page.need(pos + 1)) throw new EndOfPage();
+      const b = page.bytes[pos++] as number;
+      header |= (b & 0x7f) << shift;
+      if ((b & 0x80) === 0) break;
+      shift += 7;
+    }
+    if (header & 1) {
+      // Bit-packed: (header >> 1) groups of 8. hyparquet loops over every declared value (an
+      // endless loop for width 0 and a negative count) and emits those that fit its array.
+      const declared = (header >>> 1) * 8;
+      if (seen + declared > limit) throw tooLong('bit-packed', declared);
+      const runStart = pos;
+      if (page.need(pos + 1)) pos++;
+      else if ((1 << width) - 1) throw new EndOfPage();
+      const extra = declared > 0 ? Math.max(0, Math.ceil((declared * width) / 8) - 1) : 0;
+      if (!page.need(pos + extra)) throw new EndOfPage();
+      pos += extra;
+      const emitted = Math.min(declared, Math.max(0, size - seen));
+      if (match !== undefined) matches += countPacked(page.bytes, runStart, width, emitted, match);
+      seen += emitted;
+    } else {
+      const count = header >>> 1;
+      if (seen + count > limit) throw tooLong('RLE', count);
+      const valueBytes = (width + 7) >> 3;
+      if (!page.need(pos + valueBytes)) throw new EndOfPage();
+      let value = 0;
+      for (let i = 0; i < valueBytes; i++) {
+        value |= (page.bytes[pos + i] as number) << (i << 3);
+      }
+      pos += valueBytes;
+      if (value === match) matches += count;
+      seen += count;
+      size = Math.max(size, seen);
+    }
+  }
+  return { end: start + length, matches };
+}
+
+/** Values equal to `match` among the first `count` of a bit-packed run (LSB first). */
+function countPacked(
+  bytes: Uint8Array,
+  start: number,
+  width: number,
+  count: number,
+  match: number,
+): number {
+  if (width === 0) return match === 0 ? count : 0;
+  let matches = 0;
+  let bit = start * 8;
+  for (let i = 0; i < count; i++) {
+    let value = 0;
+    for (let got = 0; got < width; ) {
+      const byte = bytes[bit >> 3] ?? 0;
+      const offset = bit & 7;
+      const take = Math.min(8 - offset, width - got);
+      value += ((byte >> offset) & ((1 << take) - 1)) * 2 ** got;
+      got += take;
+      bit += take;
+    }
+    if (value === match) matches++;
+  }
+  return matches;
+}
+
+/**
+ * The decoded bytes of a page as hyparquet's `decompressPage` produces them, for the codecs it
+ * reads without plug-ins; undefined where it throws itself (another codec, a size mismatch).
+ */
+function pageBytes(body: Uint8Array, size: number, codec: string): PageBytes | undefined {
+  if (codec === 'UNCOMPRESSED') return body.length === size ? plainBytes(body) : undefined;
+  return codec === 'SNAPPY' ? new SnappyBytes(body, size) : undefined;
+}
+
+const isDictionaryLike = (encoding: number): boolean =>
+  encoding === PLAIN_DICTIONARY || encoding === RLE_DICTIONARY || encoding === RLE;
+
+/** The level and index streams of one data page, as hyparquet's `readDataPage` reads them. */
+function walkDataPageV1(header: DataPageV1, page: PageBytes, column: ColumnLevels): void {
+  let pos = 0;
+  const { numValues } = header;
+  if (column.pathLength > 1 && column.maxRepetitionLevel > 0) {
+    const width = bitWidthOf(column.maxRepetitionLevel);
+    pos = walkHybrid(page, pos, width, numValues, undefined, 'repetition-level runs').end;
+  }
+  let nonNull = numValues;
+  if (column.maxDefinitionLevel > 0) {
+    const width = bitWidthOf(column.maxDefinitionLevel);
+    const levels = walkHybrid(
+      page,
+      pos,
+      width,
+      numValues,
+      undefined,
+      'definition-level runs',
+      column.maxDefinitionLevel,
+    );
+    pos = levels.end;
+    nonNull = levels.matches;
+  }
+  if (!isDictionaryLike(header.encoding)) return;
+  const boolean = column.physicalType === 'BOOLEAN';
+  let width = 1;
+  if (!boolean) {
+    if (pos < 0 || !page.need(pos + 1)) throw new EndOfPage();
+    width = page.bytes[pos++] as number;
+  }
+  if (width === 0) return;
+  const what = boolean ? 'RLE boolean runs' : 'dictionary-index runs';
+  walkHybrid(page, pos, width, nonNull, boolean ? undefined : page.length - pos, what);
+}
+
+/** The bytes of a v2 page's values as hyparquet decodes them (levels stay uncompressed before them). */
+function valuesV2(
+  header: DataPageV2,
+  body: Uint8Array,
+  uncompressedSize: number,
+  codec: string,
+  column: ColumnLevels,
+): PageBytes | undefined {
+  // hyparquet skips the definition levels only when the column has some.
+  const start =
+    header.repetitionLevelsLength +
+    (column.maxDefinitionLevel > 0 ? header.definitionLevelsLength : 0);
+  const values = body.subarray(start);
+  const size = uncompressedSize - header.definitionLevelsLength - header.repetitionLevelsLength;
+  return header.isCompressed && size ? pageBytes(values, size, codec) : plainBytes(values);
+}
+
+/** The same for `readDataPageV2`, given the values' bytes from {@link valuesV2}. */
+function walkDataPageV2(
+  header: DataPageV2,
+  body: Uint8Array,
+  values: PageBytes | undefined,
+  uncompressedSize: number,
+  column: ColumnLevels,
+): void {
+  const { numValues, repetitionLevelsLength, definitionLevelsLength } = header;
+  const raw = plainBytes(body);
+  if (column.maxRepetitionLevel > 0) {
+    const width = bitWidthOf(column.maxRepetitionLevel);
+    walkHybrid(raw, 0, width, numValues, repetitionLevelsLength, 'repetition-level runs');
+  }
+  if (column.maxDefinitionLevel > 0) {
+    const width = bitWidthOf(column.maxDefinitionLevel);
+    const pos = repetitionLevelsLength;
+    walkHybrid(raw, pos, width, numValues, definitionLevelsLength, 'definition-level runs');
+  }
+  const encoding = header.encoding;
+  if (values === undefined) return;
+  const nonNull = numValues - header.numNulls;
+  if (encoding === RLE) {
+    walkHybrid(values, 0, 1, nonNull, undefined, 'RLE boolean runs');
+  } else if (encoding === PLAIN_DICTIONARY || encoding === RLE_DICTIONARY) {
+    if (!values.need(1)) throw new EndOfPage();
+    const valuesSize = uncompressedSize - definitionLevelsLength - repetitionLevelsLength;
+    const width = values.bytes[0] as number;
+    walkHybrid(values, 1, width, nonNull, valuesSize - 1, 'dictionary-index runs');
+  }
+}
+
+/**
+ * Checks every page of one column chunk (its bytes, from the dictionary or first data page to
+ * the end): headers readable, sizes non-negative and inside the chunk, decompressed sizes
+ * plausible for the codec, value counts within {@link MAX_PAGE_VALUES} and within the chunk's
+ * declared total, v2 level lengths and null counts inside their page, and every RLE /
+ * bit-packed run within its page's value count (see the file comment). Returns the first
+ * problem, or undefined.
+ */
+export function checkColumnChunkPages(
   chunk: Uint8Array,
   codec: string,
   declaredValues: number,
-): string | undefined {
+  column: ColumnLevels,
+): PageProblem | undefined {
   let pos = 0;
   let values = 0;
-  while (pos < chunk.length) {
+  const withinBounds = 'page headers within bounds';
+  for (let index = 0; pos < chunk.length; index++) {
+    const problem = (expected: string, got: string): PageProblem => ({
+      page: index,
+      byte: pos,
+      expected,
+      got,
+    });
     let page: PageHeaderSummary;
     try {
       page = readPageHeader(chunk, pos);
     } catch (error) {
-      return `an unreadable page header at byte ${pos} of the column chunk (${(error as Error).message})`;
+      return problem(withinBounds, `an unreadable page header (${(error as Error).message})`);
     }
-    const { compressedSize, uncompressedSize, numValues } = page;
-    if (compressedSize < 0 || uncompressedSize < 0 || numValues < 0) {
-      return `a page header with a negative size or count at byte ${pos}`;
+    const { compressedSize, uncompressedSize } = page;
+    const numValues =
+      page.type === DICTIONARY_PAGE
+        ? (page.dictionaryPage?.numValues ?? 0)
+        : page.type === DATA_PAGE_V2
+          ? (page.dataPageV2?.numValues ?? 0)
+          : (page.dataPage?.numValues ?? 0);
+    const counts = [page.dataPage, page.dictionaryPage, page.dataPageV2].map(
+      (h) => h?.numValues ?? 0,
+    );
+    if (compressedSize < 0 || uncompressedSize < 0 || counts.some((n) => n < 0)) {
+      return problem(withinBounds, 'a page header with a negative size or count');
     }
     const maxBytes =
       codec === 'UNCOMPRESSED'
@@ -174,18 +760,71 @@ export function checkPageHeaders(
           ? SNAPPY_MAX_RATIO * compressedSize + 64
           : MAX_PAGE_BYTES;
     if (uncompressedSize > Math.min(maxBytes, MAX_PAGE_BYTES)) {
-      return `a page claiming ${uncompressedSize} bytes from ${compressedSize} ${codec} bytes`;
+      return problem(
+        withinBounds,
+        `a page claiming ${uncompressedSize} bytes from ${compressedSize} ${codec} bytes`,
+      );
     }
-    if (numValues > MAX_PAGE_VALUES) {
-      return `a page claiming ${numValues} values (at most ${MAX_PAGE_VALUES} are read)`;
+    const most = Math.max(...counts);
+    if (most > MAX_PAGE_VALUES) {
+      return problem(
+        withinBounds,
+        `a page claiming ${most} values (at most ${MAX_PAGE_VALUES} are read)`,
+      );
+    }
+    const v2 = page.dataPageV2;
+    if (v2) {
+      const levels = v2.repetitionLevelsLength + v2.definitionLevelsLength;
+      if (v2.repetitionLevelsLength < 0 || v2.definitionLevelsLength < 0) {
+        return problem(withinBounds, 'a v2 page header with a negative level length');
+      }
+      if (levels > Math.min(compressedSize, uncompressedSize)) {
+        return problem(
+          withinBounds,
+          `a v2 page with ${levels} bytes of levels in a page of ${compressedSize} bytes (${uncompressedSize} uncompressed)`,
+        );
+      }
+      if (v2.numNulls < 0 || v2.numNulls > v2.numValues) {
+        return problem(
+          `between 0 and num_values (${v2.numValues}) nulls`,
+          `num_nulls ${v2.numNulls} in a v2 page header`,
+        );
+      }
+    }
+    const bodyStart = pos + page.headerLength;
+    const bodyEnd = bodyStart + compressedSize;
+    if (bodyEnd > chunk.length) {
+      return problem(withinBounds, 'a page running past the end of its column chunk');
     }
     values += numValues;
-    pos += page.headerLength + compressedSize;
-    if (pos > chunk.length) return `a page running past the end of its column chunk`;
+    const body = chunk.subarray(bodyStart, bodyEnd);
+    // The bytes hyparquet decodes runs from (v1: the page; v2: the values after the levels),
+    // decompressed only as far as the walk reads.
+    try {
+      if (page.type === DATA_PAGE && page.dataPage) {
+        const decoded = pageBytes(body, uncompressedSize, codec);
+        if (decoded) walkDataPageV1(page.dataPage, decoded, column);
+      } else if (page.type === DATA_PAGE_V2 && v2) {
+        const values = valuesV2(v2, body, uncompressedSize, codec, column);
+        walkDataPageV2(v2, body, values, uncompressedSize, column);
+      }
+    } catch (error) {
+      if (error instanceof RunTooLong) return problem(error.expected, error.got);
+      if (error instanceof BadSnappy) {
+        return problem(`a snappy stream decoding to ${uncompressedSize} bytes`, error.message);
+      }
+      if (!(error instanceof EndOfPage)) throw error;
+    }
+    pos = bodyEnd;
   }
   // Dictionary pages count too, so allow the declared total plus the dictionary's entries.
   if (values > 2 * Math.max(declaredValues, 0) + MAX_PAGE_VALUES) {
-    return `pages holding ${values} values for a column chunk declaring ${declaredValues}`;
+    return {
+      page: 0,
+      byte: 0,
+      expected: withinBounds,
+      got: `pages holding ${values} values for a column chunk declaring ${declaredValues}`,
+    };
   }
   return undefined;
 }

@@ -3,12 +3,12 @@
  *
  * - `FILE_NOT_FOUND`: the path does not exist or cannot be read.
  * - `UNKNOWN_FORMAT`: the format cannot be told from the extension and none was given.
- * - `PARSE_FAILED`: a JSON/JSONL line, a CSV record or a parquet file is malformed.
+ * - `PARSE_FAILED`: a JSON/JSONL line, a CSV record or a parquet file is malformed (or a parquet page exceeds its bounds).
  * - `INVALID_RECORD`: a record parsed but failed its zod schema.
  * - `INVALID_ARGUMENT`: a function got an argument outside its contract (n > length, bad weight…).
  * - `TOKENIZATION_MISMATCH`: prompt and full text tokenize inconsistently beyond the documented case.
  * - `RECORD_TOO_LONG`: a record exceeds `maxLength` and the policy is `'error'`.
- * - `TEMPLATE_FAILED`: a chat template is missing or fails to render.
+ * - `TEMPLATE_FAILED`: a chat template is missing, fails to render, or exceeds a rendering bound.
  * - `EMPTY_DATASET`: a file or sequence list that must hold records holds none.
  *
  * @example

@@ -1,7 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { access, open, readFile } from 'node:fs/promises';
 import { CsvError, parse as parseCsv } from 'csv-parse';
-import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import {
+  type AsyncBuffer,
+  parquetMetadataAsync,
+  parquetReadObjects,
+  parquetSchema,
+  type SchemaTree,
+} from 'hyparquet';
 import { z } from 'zod';
 import {
   arrayElementOffset,
@@ -12,7 +18,7 @@ import {
   preview,
   valueAtPath,
 } from './_locate';
-import { checkPageHeaders } from './_parquet-pages';
+import { type ColumnLevels, checkColumnChunkPages, snappyDecompress } from './_parquet-pages';
 import { DatasetsError } from './errors';
 
 /**
@@ -586,13 +592,54 @@ function checkColumnChunks(
   });
 }
 
-/** Every page header within bounds (see `_parquet-pages.ts`), before hyparquet decodes any. */
+/**
+ * The levels hyparquet derives for a column from the schema (`getTreePath`,
+ * `getMaxDefinitionLevel`, `getMaxRepetitionLevel` in hyparquet), or undefined when hyparquet
+ * could not find the column (it then fails itself, with an error the loader wraps).
+ */
+function columnLevels(tree: SchemaTree, pathInSchema: readonly string[]): ColumnLevels | undefined {
+  const path = [tree];
+  let node = tree;
+  for (const part of pathInSchema) {
+    const child = node.children.find((c) => c.element.name === part);
+    if (child === undefined) return undefined;
+    path.push(child);
+    node = child;
+  }
+  let maxRepetitionLevel = 0;
+  let maxDefinitionLevel = 0;
+  path.forEach(({ element }, depth) => {
+    if (element.repetition_type === 'REPEATED') maxRepetitionLevel++;
+    if (depth > 0 && element.repetition_type !== 'REQUIRED') maxDefinitionLevel++;
+  });
+  return {
+    physicalType: node.element.type,
+    maxDefinitionLevel,
+    maxRepetitionLevel,
+    pathLength: path.length,
+  };
+}
+
+/**
+ * Every page header, and every RLE / bit-packed run inside every data page, within bounds (see
+ * `_parquet-pages.ts`), before hyparquet decodes any.
+ */
 async function checkPages(
   path: string,
   source: ParquetSource,
   metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>,
 ): Promise<void> {
   const size = source.file.byteLength;
+  let tree: SchemaTree;
+  try {
+    tree = parquetSchema(metadata);
+  } catch (cause) {
+    throw new DatasetsError(
+      'PARSE_FAILED',
+      `cannot read ${path}: expected a schema whose elements hold their declared children, got ${(cause as Error).message}\nHint: the file is corrupt; re-download or re-export it.`,
+      { cause, file: path },
+    );
+  }
   for (const [index, group] of metadata.row_groups.entries()) {
     for (const chunk of group.columns) {
       const meta = chunk.meta_data;
@@ -600,19 +647,30 @@ async function checkPages(
       const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
       const end = start + Number(meta.total_compressed_size);
       const column = meta.path_in_schema.join('.');
-      const fail = (what: string): never => {
+      const fail = (where: string, expected: string, got: string): never => {
         throw new DatasetsError(
           'PARSE_FAILED',
-          `cannot read ${path} row group ${index} column "${column}": expected page headers within bounds, got ${what}\nHint: the file is corrupt; re-download or re-export it.`,
+          `cannot read ${path} row group ${index} column "${column}"${where}: expected ${expected}, got ${got}\nHint: the file is corrupt; re-download or re-export it.`,
           { file: path, rowGroup: index },
         );
       };
       if (!(start >= 0 && end >= start && end <= size)) {
-        fail(`a column chunk at bytes ${start}–${end} of a ${size}-byte file`);
+        fail('', 'a column chunk inside the file', `bytes ${start}–${end} of a ${size}-byte file`);
+      }
+      const levels = columnLevels(tree, meta.path_in_schema);
+      if (levels === undefined) {
+        fail('', 'a column chunk of a schema column', `"${column}", not in the schema`);
       }
       const bytes = new Uint8Array(await source.file.slice(start, end));
-      const problem = checkPageHeaders(bytes, meta.codec, Number(meta.num_values));
-      if (problem !== undefined) fail(problem);
+      const problem = checkColumnChunkPages(
+        bytes,
+        meta.codec,
+        Number(meta.num_values),
+        levels as ColumnLevels,
+      );
+      if (problem !== undefined) {
+        fail(` page ${problem.page} (byte ${start + problem.byte})`, problem.expected, problem.got);
+      }
     }
   }
 }
@@ -643,6 +701,8 @@ async function* readParquet(path: string): AsyncGenerator<Located> {
         objects = await parquetReadObjects({
           file: source.file,
           metadata,
+          // hyparquet's snappy decoder loops forever on some hostile streams; this one throws.
+          compressors: { SNAPPY: snappyDecompress },
           rowStart,
           rowEnd,
           rowFormat: 'object',

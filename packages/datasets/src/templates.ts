@@ -1,4 +1,4 @@
-import { Template } from '@huggingface/jinja';
+import { renderBounded, TemplateLimitError } from './_bounded-jinja';
 import { DatasetsError } from './errors';
 import type { AlpacaRecord } from './schemas';
 
@@ -130,11 +130,14 @@ export interface TokenizerConfigLike {
 }
 
 /**
- * Options of {@link renderChatTemplate}.
+ * Options of {@link renderChatTemplate}. A chat template is code from a downloaded file, so its
+ * rendering is bounded: `maxTemplateSteps` evaluated nodes (a `range(n)` counts n) and
+ * `maxTemplateOutput` characters for the output and for every string, list or dict built on the
+ * way. Raise them only for templates you trust.
  *
  * @example
  * ```ts
- * renderChatTemplate(config, messages, { addGenerationPrompt: true });
+ * renderChatTemplate(config, messages, { addGenerationPrompt: true, source: 'models/tinyllama/tokenizer_config.json' });
  * ```
  */
 export interface ChatTemplateOptions {
@@ -144,6 +147,46 @@ export interface ChatTemplateOptions {
   templateName?: string;
   /** Extra variables for the template (e.g. `tools`, `date_string`). */
   variables?: Record<string, unknown>;
+  /**
+   * Most interpreter steps: every evaluated expression or statement counts 1, `range(n)` counts
+   * n before it allocates (default 1,000,000; a chat of 100 turns takes a few thousand).
+   */
+  maxTemplateSteps?: number;
+  /**
+   * Most characters of the rendered text, and of any value the template builds (lists and dicts
+   * count their contents, a list shared k times counts k times); `indent`, `join`, `replace` and
+   * `tojson` are checked before they run. Default: 1 MiB (1,048,576), or 4 × the characters of
+   * the messages and variables if that is more.
+   */
+  maxTemplateOutput?: number;
+  /** Where the tokenizer config was read from, named in error hints (default `'tokenizer_config.json'`). */
+  source?: string;
+}
+
+/** Default {@link ChatTemplateOptions.maxTemplateSteps}. */
+const DEFAULT_TEMPLATE_STEPS = 1_000_000;
+/** Floor of the default {@link ChatTemplateOptions.maxTemplateOutput}. */
+const DEFAULT_TEMPLATE_OUTPUT = 1 << 20;
+
+/** Characters of strings in a plain JS value (numbers and the like count 1; depth-capped). */
+function inputSize(value: unknown, depth = 0): number {
+  if (typeof value === 'string') return value.length;
+  if (value === null || typeof value !== 'object' || depth > 64) return 1;
+  let size = 1;
+  for (const [key, inner] of Object.entries(value))
+    size += key.length + inputSize(inner, depth + 1);
+  return size;
+}
+
+function limitOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(value > 0) || !(Number.isSafeInteger(value) || value === Number.POSITIVE_INFINITY)) {
+    throw new DatasetsError(
+      'INVALID_ARGUMENT',
+      `cannot render a chat template: expected ${name} to be a positive integer (or Infinity), got ${value}`,
+    );
+  }
+  return value;
 }
 
 function tokenText(token: TokenizerConfigLike['bos_token']): string | undefined {
@@ -154,7 +197,9 @@ function tokenText(token: TokenizerConfigLike['bos_token']): string | undefined 
 /**
  * Renders a chat with the Jinja `chat_template` of a `tokenizer_config.json`, through
  * `@huggingface/jinja` (an interpreter: no `eval`, no file or network access). Same text as
- * transformers' `apply_chat_template(messages, tokenize=False)`.
+ * transformers' `apply_chat_template(messages, tokenize=False)`. The template is untrusted code,
+ * so rendering is bounded (see {@link ChatTemplateOptions}: steps, output size, nesting of
+ * evaluations ≤ 1,000); past a bound it throws `DatasetsError` `TEMPLATE_FAILED` quickly.
  *
  * @example
  * ```ts
@@ -187,18 +232,41 @@ export function renderChatTemplate(
       'cannot render a chat: expected tokenizer_config.json to have a chat_template, got none\nHint: base models usually have none; use an Alpaca PromptTemplate with renderPrompt instead.',
     );
   }
+  const variables = {
+    ...options.variables,
+    messages: messages.map((m) => ({ ...m })),
+    add_generation_prompt: options.addGenerationPrompt ?? false,
+    bos_token: tokenText(tokenizerConfig.bos_token) ?? '',
+    eos_token: tokenText(tokenizerConfig.eos_token) ?? '',
+    unk_token: tokenText(tokenizerConfig.unk_token) ?? '',
+    pad_token: tokenText(tokenizerConfig.pad_token) ?? '',
+  };
+  const maxSteps = limitOption(
+    'maxTemplateSteps',
+    options.maxTemplateSteps,
+    DEFAULT_TEMPLATE_STEPS,
+  );
+  const maxOutput = limitOption(
+    'maxTemplateOutput',
+    options.maxTemplateOutput,
+    Math.max(DEFAULT_TEMPLATE_OUTPUT, 4 * inputSize(variables)),
+  );
   try {
-    const template = new Template(source);
-    return template.render({
-      ...options.variables,
-      messages: messages.map((m) => ({ ...m })),
-      add_generation_prompt: options.addGenerationPrompt ?? false,
-      bos_token: tokenText(tokenizerConfig.bos_token) ?? '',
-      eos_token: tokenText(tokenizerConfig.eos_token) ?? '',
-      unk_token: tokenText(tokenizerConfig.unk_token) ?? '',
-      pad_token: tokenText(tokenizerConfig.pad_token) ?? '',
-    });
+    return renderBounded(source, variables, { maxSteps, maxOutput });
   } catch (cause) {
+    if (cause instanceof TemplateLimitError) {
+      const option =
+        cause.limit === 'steps'
+          ? 'maxTemplateSteps'
+          : cause.limit === 'output'
+            ? 'maxTemplateOutput'
+            : undefined;
+      throw new DatasetsError(
+        'TEMPLATE_FAILED',
+        `cannot render the chat template: ${cause.message}\nHint: the template comes from ${options.source ?? 'tokenizer_config.json'}; ${option ? `raise ${option} only for templates you trust` : 'a template you trust does not recurse this deep'}.`,
+        { cause },
+      );
+    }
     throw new DatasetsError(
       'TEMPLATE_FAILED',
       `cannot render the chat template: expected a Jinja template @huggingface/jinja supports, got an error (${(cause as Error).message})`,
