@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { tiledMatMul, useTiledKernels } from './_webgpu-matmul';
 import type { Linear } from './linear';
 
 /**
@@ -28,8 +29,24 @@ export class DenseLinear implements Linear {
     return tf.tidy(() => {
       const leading = x.shape.slice(0, -1);
       const flat = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
-      return tf.reshape(tf.matMul(flat, this.weight, false, true), [...leading, this.outFeatures]);
+      return tf.reshape(this.matmul(flat), [...leading, this.outFeatures]);
     });
+  }
+
+  private matmul(x: tf.Tensor2D): tf.Tensor2D {
+    const [rows] = x.shape;
+    // A trainable weight needs tfjs's matMul gradient for W; the tiled path gives dx only.
+    if (
+      this.weight instanceof tf.Variable ||
+      !useTiledKernels(rows, this.inFeatures, this.outFeatures, 'nk')
+    ) {
+      return tf.matMul(x, this.weight, false, true);
+    }
+    const op = tf.customGrad(((input: tf.Tensor) => ({
+      value: tiledMatMul(input as tf.Tensor2D, this.weight, 'nk'),
+      gradFunc: (dy: tf.Tensor) => tiledMatMul(dy as tf.Tensor2D, this.weight, 'kn'),
+    })) as Parameters<typeof tf.customGrad>[0]);
+    return op(x) as tf.Tensor2D;
   }
 
   weights(): Record<string, tf.Tensor> {

@@ -1,3 +1,4 @@
+export { useFusedWebgpuKernels } from './_webgpu-matmul';
 export type {
   AdapterConfig,
   AdapterConfigOptions,

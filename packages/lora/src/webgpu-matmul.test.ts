@@ -1,0 +1,177 @@
+// The tiled WGSL matmul kernels against a float64 product computed here in plain JS and against
+// tfjs's generic webgpu matMul on the same random inputs. Shapes cover partial tiles in every
+// dimension. Bound: Frobenius relative error ≤ 2e-6 for K ≤ 1000 (f32 accumulation, another
+// summation order than the generic path; both are measured against float64). Skipped without an
+// adapter (Mesa lavapipe runs it on the CPU here).
+import { dequantize4bit, quantize4bit } from '@qlora/nf4';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { randomFloats, relativeError } from './_test-helpers';
+import {
+  NF4_MATMUL_KERNEL,
+  nf4TiledMatMul,
+  type RightLayout,
+  setTiledPrefetch,
+  TILED_MATMUL_KERNEL,
+  tiledMatMul,
+  useFusedWebgpuKernels,
+} from './_webgpu-matmul';
+import { hasWebgpu } from './_webgpu-probe';
+import { DenseLinear } from './dense-linear';
+import { Nf4Linear } from './nf4-linear';
+
+const webgpu = await hasWebgpu();
+const BOUND = 2e-6;
+
+/** `a[M,K] · b` in float64, b as `[N,K]` (`'nk'`) or `[K,N]` (`'kn'`). */
+function reference(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  layout: RightLayout,
+): Float32Array {
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let p = 0; p < k; p++) {
+        const bv = layout === 'nk' ? (b[j * k + p] as number) : (b[p * n + j] as number);
+        sum += (a[i * k + p] as number) * bv;
+      }
+      out[i * n + j] = sum;
+    }
+  }
+  return out;
+}
+
+const shapes: [number, number, number][] = [
+  // [M, K, N]
+  [128, 128, 128],
+  [5, 16, 8],
+  [130, 200, 136],
+  [257, 64, 392],
+  [33, 1000, 72],
+];
+
+describe.skipIf(!webgpu)('tiled WGSL matmul on webgpu', () => {
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  for (const [layout, prefetch] of [
+    ['nk', true],
+    ['kn', true],
+    ['nk', false],
+    ['kn', false],
+  ] as [RightLayout, boolean][]) {
+    for (const [m, k, n] of shapes) {
+      it(`f32 ${layout}${prefetch ? '' : ' (no prefetch)'} [${m}×${k}]·[${k}×${n}] is within ${BOUND} of float64, like tf.matMul`, async () => {
+        await tf.setBackend('webgpu');
+        setTiledPrefetch(prefetch);
+        const aData = randomFloats(m * k, m + k);
+        const bData = randomFloats(n * k, n * 3 + k);
+        const expected = reference(aData, bData, m, k, n, layout);
+        const a = tf.tensor2d(aData, [m, k]);
+        const b = tf.tensor2d(bData, layout === 'nk' ? [n, k] : [k, n]);
+        const tiled = tiledMatMul(a, b, layout);
+        const generic = tf.matMul(a, b, false, layout === 'nk');
+        expect(tiled.shape).toEqual([m, n]);
+        const tiledError = relativeError((await tiled.data()) as Float32Array, expected);
+        const genericError = relativeError((await generic.data()) as Float32Array, expected);
+        expect(tiledError).toBeLessThan(BOUND);
+        expect(genericError).toBeLessThan(BOUND);
+        tf.dispose([a, b, tiled, generic]);
+        setTiledPrefetch(true);
+      });
+    }
+  }
+
+  for (const layout of ['nk', 'kn'] as RightLayout[]) {
+    for (const [m, k, n, blocksize] of [
+      [64, 128, 64, 64],
+      [37, 256, 520, 64],
+      [129, 72, 96, 32],
+      [16, 512, 256, 128],
+    ] as [number, number, number, number][]) {
+      it(`NF4 ${layout} [${m}×${k}] with W ${layout === 'nk' ? `[${n}×${k}]` : `[${k}×${n}]`}, blocksize ${blocksize}: matches float64 on the dequantized weight`, async () => {
+        await tf.setBackend('webgpu');
+        const shape: [number, number] = layout === 'nk' ? [n, k] : [k, n];
+        const q = quantize4bit(randomFloats(n * k, n + 7 * k, 0.3), {
+          shape,
+          blocksize,
+          doubleQuant: true,
+          quantType: 'nf4',
+        });
+        const w = dequantize4bit(q);
+        const xData = randomFloats(m * k, m * 5 + k);
+        const expected = reference(xData, w, m, k, n, layout);
+        const layer = new Nf4Linear('p', q);
+        const x = tf.tensor2d(xData, [m, k]);
+        const table = tf.tensor1d(Array.from(q.state.code), 'float32');
+        const y = nf4TiledMatMul(
+          x,
+          layer.packedWords,
+          layer.absmax,
+          table,
+          shape,
+          blocksize,
+          layout,
+        );
+        expect(y.shape).toEqual([m, n]);
+        expect(relativeError((await y.data()) as Float32Array, expected)).toBeLessThan(BOUND);
+        tf.dispose([x, table, y]);
+        layer.dispose();
+      });
+    }
+  }
+
+  // The layers route through the kernels above: forward and dx of a LoRA-wrapped layer with the
+  // kernels on must equal the generic path (kernels off) within the same bound.
+  for (const kind of ['dense', 'nf4'] as const) {
+    it(`${kind} layer forward and dx with the kernels on equal the generic path (kernels off)`, async () => {
+      await tf.setBackend('webgpu');
+      const [rows, inF, out] = [96, 136, 72];
+      const wData = randomFloats(out * inF, 11, 0.2);
+      const layer =
+        kind === 'dense'
+          ? new DenseLinear('p', tf.tensor2d(wData, [out, inF]))
+          : new Nf4Linear(
+              'p',
+              quantize4bit(wData, { shape: [out, inF], blocksize: 64, doubleQuant: true }),
+            );
+      const x = tf.tensor2d(randomFloats(rows * inF, 12), [rows, inF]);
+      const dy = tf.tensor2d(randomFloats(rows * out, 13), [rows, out]);
+      const run = async (on: boolean) => {
+        useFusedWebgpuKernels(on);
+        const { value, grads } = tf.valueAndGrads((input: tf.Tensor) =>
+          tf.sum(tf.mul(layer.apply(input), dy)),
+        )([x]);
+        const y = layer.apply(x);
+        const result = {
+          y: (await y.data()) as Float32Array,
+          dx: (await (grads[0] as tf.Tensor).data()) as Float32Array,
+        };
+        tf.dispose([value, y, ...grads]);
+        return result;
+      };
+      try {
+        useFusedWebgpuKernels(true);
+        const profile = await tf.profile(() => layer.apply(x));
+        expect(profile.kernelNames).toContain(
+          kind === 'dense' ? TILED_MATMUL_KERNEL : NF4_MATMUL_KERNEL,
+        );
+        tf.dispose(profile.result as tf.Tensor);
+        const fused = await run(true);
+        const generic = await run(false);
+        expect(relativeError(fused.y, generic.y)).toBeLessThan(BOUND);
+        expect(relativeError(fused.dx, generic.dx)).toBeLessThan(BOUND);
+      } finally {
+        useFusedWebgpuKernels(true);
+        tf.dispose([x, dy]);
+        layer.dispose();
+      }
+    });
+  }
+});
