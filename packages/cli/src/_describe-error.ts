@@ -63,6 +63,20 @@ export function describeError(error: unknown): DescribedError {
       exitCode: EXIT_CODES.interrupted,
     };
   }
+  if (
+    named?.name === 'TrainerError' &&
+    (named.code === 'E_SEQUENCE_TOO_LONG' || named.code === 'E_OUT_OF_MEMORY')
+  ) {
+    const memory = named.code === 'E_OUT_OF_MEMORY';
+    return {
+      code: named.code,
+      message: named.message ?? String(error),
+      hint: memory
+        ? 'Lower the batch size or the sequence length named above: qlora train --batch-size / --max-length (finetune.batchSize / finetune.maxLength), qlora eval --batch-size (evalBatchSize); or use --backend wasm.'
+        : 'The model has fewer positions than asked for: lower qlora train --max-length (finetune.maxLength) to at most its max_position_embeddings, or qlora eval --max-gen-tokens (benchmarks.gsm8k.maxGenTokens).',
+      exitCode: EXIT_CODES.usage,
+    };
+  }
   if (named?.name === 'TrainerError' && named.code === 'E_TRAIN_CONFIG') {
     return {
       code: named.code,

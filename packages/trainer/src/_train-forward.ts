@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionInputs, decoderLayerForward, headLogits } from './_decoder-layer';
+import { checkDeviceFits } from './_device-limits';
 import { selectTargets } from './_select-targets';
+import { SETTINGS, sequenceTooLong, TRAIN_LIMITS } from './_sequence-limits';
 import { TrainerError } from './errors';
 import type { LlamaModel } from './llama-model';
 
@@ -59,6 +61,15 @@ export function prepareBatch(model: LlamaModel, flat: FlatBatch): PreparedBatch 
       `training batch: expected sequences of at least 2 tokens, got ${steps}`,
     );
   }
+  if (steps > model.config.maxPositionEmbeddings) {
+    throw sequenceTooLong(
+      model,
+      'training batch',
+      `sequences of ${steps} tokens`,
+      `lower ${SETTINGS.trainMaxLength} to at most ${model.config.maxPositionEmbeddings}`,
+    );
+  }
+  checkDeviceFits(model.config, { batch, steps }, TRAIN_LIMITS);
   const positions = new Int32Array(batch * steps);
   for (let b = 0; b < batch; b++) for (let t = 0; t < steps; t++) positions[b * steps + t] = t;
   // ForCausalLMLoss: position t predicts labels[t + 1]; the last position has no target.

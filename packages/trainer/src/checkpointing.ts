@@ -1,12 +1,14 @@
 import { loraLayers } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
 import { headLogits } from './_decoder-layer';
+import { guardDeviceErrors } from './_device-limits';
 import {
   dropoutCounters,
   loraLayersOf,
   namedParameters,
   restoreDropoutCounters,
 } from './_lora-state';
+import { TRAIN_LIMITS } from './_sequence-limits';
 import {
   decoderLayer,
   embed,
@@ -97,12 +99,22 @@ export async function lossGradientsAsync(
   batch: FlatBatch,
   options: LossGradientOptions = {},
 ): Promise<LossGradients> {
-  const { lossTensor, labelCount, grads } = lossGradientTensors(model, batch, options);
+  let grads: Record<string, tf.Tensor> = {};
   try {
-    const loss = (await lossTensor.data())[0] as number;
-    return { loss, labelCount, grads };
-  } finally {
-    lossTensor.dispose();
+    // On webgpu, inside an error scope: a buffer the device refused fails here, typed.
+    return await guardDeviceErrors(TRAIN_LIMITS, async () => {
+      const result = lossGradientTensors(model, batch, options);
+      grads = result.grads;
+      try {
+        const loss = (await result.lossTensor.data())[0] as number;
+        return { loss, labelCount: result.labelCount, grads };
+      } finally {
+        result.lossTensor.dispose();
+      }
+    });
+  } catch (error) {
+    tf.dispose(Object.values(grads));
+    throw error;
   }
 }
 

@@ -6,6 +6,15 @@ import type {
 } from '@qlora/bench-core';
 import type { Tokenizer } from '@qlora/datasets';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkDeviceFits, guardDeviceErrors } from './_device-limits';
+import {
+  GENERATION_LIMITS,
+  LOGLIKELIHOOD_LIMITS,
+  positionsOf,
+  SETTINGS,
+  sequenceTooLong,
+} from './_sequence-limits';
+import { trimWebgpuBufferPool } from './_webgpu-pool';
 import { TrainerError } from './errors';
 import type { LlamaModel } from './llama-model';
 
@@ -117,7 +126,7 @@ export async function scoreTokenPairs(
   evaluation: EvaluationOptions = {},
   options?: ModelCallOptions,
 ): Promise<LoglikelihoodResult[]> {
-  const maxLength = evaluation.maxLength ?? model.config.maxPositionEmbeddings;
+  const maxLength = evaluationMaxLength(model, evaluation);
   const batchSize = Math.max(1, evaluation.batchSize ?? 1);
   const wholes = pairs.map((p) => [...p.context, ...p.continuation]);
   const order = sortByLengthDescending(wholes);
@@ -133,7 +142,14 @@ export async function scoreTokenPairs(
     const contLengths = chunk.map((i) => (pairs[i] as TokenPair).continuation.length);
     for (let r = 0; r < chunk.length; r++) {
       const contLength = contLengths[r] as number;
-      if (contLength === 0 || contLength > maxLength || (inputs[r] as number[]).length === 0) {
+      if (contLength > maxLength) {
+        // lm-eval asserts len(continuation_enc) <= max_length: the continuation alone cannot fit.
+        throw new TrainerError(
+          'E_SEQUENCE_TOO_LONG',
+          `loglikelihood request: expected a continuation of at most ${maxLength} tokens (the context is left-truncated, the continuation never is; ${positionsOf(model)}), got ${contLength} tokens. Hint: shorten the continuation${maxLength < model.config.maxPositionEmbeddings ? `, or raise ${SETTINGS.evalMaxLength} up to ${model.config.maxPositionEmbeddings}` : ''}.`,
+        );
+      }
+      if (contLength === 0 || (inputs[r] as number[]).length === 0) {
         throw new TrainerError(
           'E_INPUT',
           `loglikelihood request: expected a continuation of 1..${maxLength} tokens after a non-empty context, got ${contLength} tokens`,
@@ -142,35 +158,86 @@ export async function scoreTokenPairs(
     }
     const width = Math.max(...inputs.map((row) => row.length));
     const padded = inputs.map((row) => [...row, ...new Array<number>(width - row.length).fill(0)]);
-    const logits = model.forward(padded);
-    try {
-      for (let r = 0; r < chunk.length; r++) {
-        const input = inputs[r] as number[];
-        const contLength = contLengths[r] as number;
-        const continuation = (pairs[chunk[r] as number] as TokenPair).continuation;
-        const [logprobs, argmax] = tf.tidy(() => {
-          const rows = tf.slice(logits, [r, input.length - contLength, 0], [1, contLength, -1]);
-          const logSoftmax = tf.logSoftmax(tf.reshape(rows, [contLength, model.config.vocabSize]));
-          const targets = tf.tensor1d(continuation as number[], 'int32');
-          const picked = tf.sum(tf.mul(logSoftmax, tf.oneHot(targets, model.config.vocabSize)), 1);
-          return [picked, tf.argMax(logSoftmax, 1)];
-        });
-        const values = await logprobs.data();
-        const best = await argmax.data();
-        logprobs.dispose();
-        argmax.dispose();
-        let logprob = 0;
-        for (const value of values) logprob += value;
-        const isGreedy = continuation.every((token, j) => best[j] === token);
-        results[chunk[r] as number] = { logprob, isGreedy };
-      }
-    } finally {
-      logits.dispose();
-    }
+    // Only the continuation positions get logits (see scoreBatch).
+    const logitRows = contLengths.reduce((a, b) => a + b, 0);
+    checkDeviceFits(
+      model.config,
+      { batch: chunk.length, steps: width, logitSteps: Math.ceil(logitRows / chunk.length) },
+      LOGLIKELIHOOD_LIMITS,
+    );
+    await guardDeviceErrors(LOGLIKELIHOOD_LIMITS, () =>
+      scoreBatch(model, padded, inputs, chunk, contLengths, pairs, results),
+    );
+    trimWebgpuBufferPool();
     done += chunk.length;
     options?.onProgress?.(done, pairs.length);
   }
   return results;
+}
+
+/**
+ * One right-padded forward and the continuation scores of its rows, into `results`. Only the
+ * continuation positions get logits; their log-softmax, target log-probabilities and argmax are
+ * read back once per batch.
+ */
+async function scoreBatch(
+  model: LlamaModel,
+  padded: number[][],
+  inputs: readonly number[][],
+  chunk: readonly number[],
+  contLengths: readonly number[],
+  pairs: readonly TokenPair[],
+  results: LoglikelihoodResult[],
+): Promise<void> {
+  const positions: [number, number][] = [];
+  const targets: number[] = [];
+  for (let r = 0; r < chunk.length; r++) {
+    const input = inputs[r] as number[];
+    const contLength = contLengths[r] as number;
+    const continuation = (pairs[chunk[r] as number] as TokenPair).continuation;
+    for (let j = 0; j < contLength; j++) {
+      positions.push([r, input.length - contLength + j]);
+      targets.push(continuation[j] as number);
+    }
+  }
+  const vocab = model.config.vocabSize;
+  const [picked, argmax] = tf.tidy(() => {
+    const logits = tf.reshape(model.forward(padded, { logitPositions: positions }), [
+      positions.length,
+      vocab,
+    ]);
+    const logSoftmax = tf.logSoftmax(logits);
+    // [row, target] pairs for gatherND, which offsets in the kernel's own integer arithmetic.
+    // Not a flat index row·vocab + target computed with tf ops: webgpu computes int32 binary ops
+    // in f32, exact only below 2^24, which 131 rows of a 128k vocabulary pass (found on the H200:
+    // log-probabilities of neighbouring tokens, 1.3% off on HellaSwag). gather with batchDims 1
+    // reads out of bounds on wasm.
+    const pairs = new Int32Array(targets.length * 2);
+    targets.forEach((target, i) => {
+      pairs[2 * i] = i;
+      pairs[2 * i + 1] = target;
+    });
+    const picked = tf.gatherND(logSoftmax, tf.tensor2d(pairs, [targets.length, 2], 'int32'));
+    return [picked, tf.argMax(logSoftmax, 1)];
+  });
+  try {
+    const [values, best] = await Promise.all([picked.data(), argmax.data()]);
+    let at = 0;
+    for (let r = 0; r < chunk.length; r++) {
+      const contLength = contLengths[r] as number;
+      const continuation = (pairs[chunk[r] as number] as TokenPair).continuation;
+      let logprob = 0;
+      let isGreedy = true;
+      for (let j = 0; j < contLength; j++, at++) {
+        logprob += values[at] as number;
+        if (best[at] !== continuation[j]) isGreedy = false;
+      }
+      results[chunk[r] as number] = { logprob, isGreedy };
+    }
+  } finally {
+    picked.dispose();
+    argmax.dispose();
+  }
 }
 
 /** lm-eval `loglikelihood` for text requests. */
@@ -186,9 +253,11 @@ export async function scoreLoglikelihood(
 }
 
 /**
- * lm-eval `HFLM.generate_until`: the EOS text joins the stop strings, the context is
- * left-truncated to `maxLength − maxGenTokens`, greedy decoding in left-padded batches with a KV
- * cache, decoded without special tokens and cut at the first occurrence of each stop string.
+ * lm-eval `HFLM.generate_until`: requests grouped by their generation settings (stop strings and
+ * token budget, as lm-eval's Collator groups by gen_kwargs), the EOS text joins the stop strings,
+ * the context is left-truncated to `maxLength − maxGenTokens` (a budget of `maxLength` or more is
+ * refused, as lm-eval asserts), greedy decoding in left-padded batches with a KV cache, decoded
+ * without special tokens and cut at the first occurrence of each stop string.
  */
 export async function generateUntil(
   model: LlamaModel,
@@ -197,7 +266,7 @@ export async function generateUntil(
   evaluation: EvaluationOptions = {},
   options?: ModelCallOptions,
 ): Promise<string[]> {
-  const maxLength = evaluation.maxLength ?? model.config.maxPositionEmbeddings;
+  const maxLength = evaluationMaxLength(model, evaluation);
   const batchSize = Math.max(1, evaluation.batchSize ?? 1);
   const eosIds = [
     ...new Set([
@@ -209,39 +278,95 @@ export async function generateUntil(
   const prepared = requests.map((request) => {
     const maxGen =
       request.maxGenTokens > 0 ? request.maxGenTokens : (evaluation.maxGenTokens ?? 256);
+    if (maxGen >= maxLength) {
+      throw new TrainerError(
+        'E_SEQUENCE_TOO_LONG',
+        `generation request: expected maxGenTokens below the context window of ${maxLength} tokens (${positionsOf(model)}), got ${maxGen}. Hint: lower ${SETTINGS.maxGenTokens} below ${maxLength}.`,
+      );
+    }
     const until = [...request.until];
     if (eosText !== null && eosText !== '' && !until.includes(eosText)) until.push(eosText);
     const ids = tokenizer.encode(request.context);
-    const keep = Math.max(1, maxLength - maxGen);
-    return { maxGen, until, ids: ids.slice(Math.max(0, ids.length - keep)) };
+    const keep = maxLength - maxGen;
+    return {
+      maxGen,
+      until,
+      group: JSON.stringify([request.until, maxGen]),
+      ids: ids.slice(Math.max(0, ids.length - keep)),
+    };
   });
-  const order = sortByLengthDescending(prepared.map((p) => p.ids));
+  type Prepared = (typeof prepared)[number];
+  // Every batch shares one budget, so width + steps never passes maxLength.
+  const groups = new Map<string, number[]>();
+  prepared.forEach((p, i) => {
+    const members = groups.get(p.group);
+    if (members) members.push(i);
+    else groups.set(p.group, [i]);
+  });
   const results: string[] = new Array(requests.length);
   let done = 0;
-  for (let start = 0; start < order.length; start += batchSize) {
-    checkAborted(options);
-    const chunk = order
-      .slice(start, start + batchSize)
-      .map((i) => prepared[i] as (typeof prepared)[number]);
-    const stopsEarly = (row: number, tokens: readonly number[]): boolean => {
-      const request = chunk[row] as (typeof prepared)[number];
-      if (tokens.length >= request.maxGen) return true;
-      const text = tokenizer.decode(tokens, { skipSpecialTokens: true });
-      return request.until.some((stop) => stop !== '' && text.includes(stop));
-    };
-    const generated = await model.generateGreedyBatch(
-      chunk.map((p) => p.ids),
-      Math.max(...chunk.map((p) => p.maxGen)),
-      { eosTokenIds: eosIds, shouldStop: stopsEarly },
+  for (const members of groups.values()) {
+    const order = sortByLengthDescending(members.map((i) => (prepared[i] as Prepared).ids)).map(
+      (k) => members[k] as number,
     );
-    generated.forEach((tokens, r) => {
-      const request = chunk[r] as (typeof prepared)[number];
-      let text = tokenizer.decode(tokens.slice(0, request.maxGen), { skipSpecialTokens: true });
-      for (const stop of request.until) if (stop !== '') text = text.split(stop)[0] as string;
-      results[order[start + r] as number] = text;
-    });
-    done += chunk.length;
-    options?.onProgress?.(done, requests.length);
+    for (let start = 0; start < order.length; start += batchSize) {
+      checkAborted(options);
+      const indices = order.slice(start, start + batchSize);
+      const chunk = indices.map((i) => prepared[i] as Prepared);
+      const stopsEarly = (row: number, tokens: readonly number[]): boolean => {
+        const request = chunk[row] as Prepared;
+        if (tokens.length >= request.maxGen) return true;
+        const text = tokenizer.decode(tokens, { skipSpecialTokens: true });
+        return request.until.some((stop) => stop !== '' && text.includes(stop));
+      };
+      const width = Math.max(...chunk.map((p) => p.ids.length));
+      const budget = (chunk[0] as Prepared).maxGen;
+      // The prompt pass (attention over the whole context) and the last decoding step.
+      checkDeviceFits(
+        model.config,
+        { batch: chunk.length, steps: width, logitSteps: 1 },
+        GENERATION_LIMITS,
+      );
+      checkDeviceFits(
+        model.config,
+        { batch: chunk.length, steps: 1, past: width + budget - 1, logitSteps: 1 },
+        GENERATION_LIMITS,
+      );
+      const generated = await guardDeviceErrors(GENERATION_LIMITS, () =>
+        model.generateGreedyBatch(
+          chunk.map((p) => p.ids),
+          budget,
+          { eosTokenIds: eosIds, shouldStop: stopsEarly },
+        ),
+      );
+      generated.forEach((tokens, r) => {
+        const request = chunk[r] as Prepared;
+        let text = tokenizer.decode(tokens.slice(0, request.maxGen), { skipSpecialTokens: true });
+        for (const stop of request.until) if (stop !== '') text = text.split(stop)[0] as string;
+        results[indices[r] as number] = text;
+      });
+      trimWebgpuBufferPool();
+      done += chunk.length;
+      options?.onProgress?.(done, requests.length);
+    }
   }
   return results;
+}
+
+/**
+ * `evaluation.maxLength`, defaulting to the model's positions; a window larger than those is
+ * refused (lm-eval would run the model past them).
+ */
+function evaluationMaxLength(model: LlamaModel, evaluation: EvaluationOptions): number {
+  const positions = model.config.maxPositionEmbeddings;
+  const maxLength = evaluation.maxLength ?? positions;
+  if (maxLength > positions) {
+    throw sequenceTooLong(
+      model,
+      'evaluation window',
+      `evaluation.maxLength ${maxLength}`,
+      `lower ${SETTINGS.evalMaxLength} to at most ${positions}, or leave it unset`,
+    );
+  }
+  return maxLength;
 }

@@ -8,6 +8,8 @@ import type {
 import type { Tokenizer } from '@qlora/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionInputs, decoderLayerForward, headLogits } from './_decoder-layer';
+import { checkDeviceFits, guardDeviceErrors } from './_device-limits';
+import { FORWARD_LIMITS, GREEDY_LIMITS, sequenceTooLong } from './_sequence-limits';
 import type { LlamaConfig } from './config';
 import { TrainerError } from './errors';
 import { KvCache } from './kv-cache';
@@ -51,6 +53,13 @@ export interface ForwardOptions {
   cache?: KvCache;
   /** Returns logits of the last position only (`[B, 1, vocab]`), as generation needs. */
   lastOnly?: boolean;
+  /**
+   * Returns logits of these `[row, position]` pairs only, in order, as `[1, P, vocab]`: the
+   * vocabulary projection (a fifth of a 1B model's FLOPs at 128k tokens) runs on P rows instead
+   * of B·T, and the largest tensor of a scoring batch shrinks with it. Loglikelihood scoring
+   * needs only the continuation positions.
+   */
+  logitPositions?: readonly (readonly [number, number])[];
 }
 
 /**
@@ -375,6 +384,7 @@ export class LlamaModel implements LanguageModel {
 
     // Position ids as generate() derives them: cumsum(mask) - 1, and 1 on padding.
     const positions = new Int32Array(batch * steps);
+    let lastPosition = 0;
     for (let b = 0; b < batch; b++) {
       const explicit = options.positionIds?.[b];
       let count = 0;
@@ -382,11 +392,54 @@ export class LlamaModel implements LanguageModel {
       for (let j = 0; j < total; j++) {
         count += row[j] as number;
         if (j >= past) {
-          positions[b * steps + j - past] =
+          const position =
             explicit !== undefined ? (explicit[j - past] as number) : row[j] === 0 ? 1 : count - 1;
+          positions[b * steps + j - past] = position;
+          if (position > lastPosition) lastPosition = position;
         }
       }
     }
+    // transformers' Llama would rotate past the trained positions without a word; we refuse.
+    if (lastPosition >= this.config.maxPositionEmbeddings) {
+      throw sequenceTooLong(
+        this,
+        'sequence too long for the model',
+        `${lastPosition + 1} tokens${past > 0 ? ` (${past} cached + ${steps} new)` : ''}`,
+        `keep the last ${this.config.maxPositionEmbeddings} tokens of the input (left truncation, as lm-eval does), or generate fewer new tokens`,
+      );
+    }
+    const selected = options.logitPositions;
+    if (selected !== undefined) {
+      for (const [row, position] of selected) {
+        if (
+          !Number.isInteger(row) ||
+          row < 0 ||
+          row >= batch ||
+          !Number.isInteger(position) ||
+          position < 0 ||
+          position >= steps
+        ) {
+          throw new TrainerError(
+            'E_INPUT',
+            `invalid logit position: expected [row, position] in [0, ${batch}) × [0, ${steps}), got [${row}, ${position}]`,
+          );
+        }
+      }
+    }
+    checkDeviceFits(
+      this.config,
+      {
+        batch,
+        steps,
+        past,
+        logitSteps: options.lastOnly
+          ? 1
+          : selected !== undefined
+            ? Math.max(1, Math.ceil(selected.length / batch))
+            : steps,
+      },
+      FORWARD_LIMITS,
+    );
 
     const logits = tf.tidy(() => {
       const inputs = attentionInputs(this, {
@@ -401,8 +454,19 @@ export class LlamaModel implements LanguageModel {
       this.layers.forEach((layer, index) => {
         hidden = decoderLayerForward(this.config, layer, hidden, inputs, cache && { cache, index });
       });
-      if (options.lastOnly)
-        hidden = tf.slice(hidden, [0, steps - 1, 0], [batch, 1, this.config.hiddenSize]);
+      const width = this.config.hiddenSize;
+      if (options.lastOnly) hidden = tf.slice(hidden, [0, steps - 1, 0], [batch, 1, width]);
+      else if (selected !== undefined) {
+        const rows = tf.tensor1d(
+          selected.map(([row, position]) => row * steps + position),
+          'int32',
+        );
+        hidden = tf.reshape(tf.gather(tf.reshape(hidden, [batch * steps, width]), rows), [
+          1,
+          selected.length,
+          width,
+        ]);
+      }
       return headLogits(this, hidden);
     });
     if (cache) {
@@ -423,12 +487,14 @@ export class LlamaModel implements LanguageModel {
    * ```
    */
   async forwardLogits(ids: readonly number[]): Promise<Float32Array> {
-    const logits = this.forward([ids]);
-    try {
-      return (await logits.data()) as Float32Array;
-    } finally {
-      logits.dispose();
-    }
+    return guardDeviceErrors(FORWARD_LIMITS, async () => {
+      const logits = this.forward([ids]);
+      try {
+        return (await logits.data()) as Float32Array;
+      } finally {
+        logits.dispose();
+      }
+    });
   }
 
   /**
@@ -471,6 +537,27 @@ export class LlamaModel implements LanguageModel {
         'empty prompt: expected at least one token id (e.g. BOS), got []',
       );
     }
+    const room = this.config.maxPositionEmbeddings;
+    const longest = Math.max(...prompts.map((p) => p.length));
+    if (longest + Math.max(0, maxNewTokens) > room) {
+      throw sequenceTooLong(
+        this,
+        'greedy generation',
+        `a prompt of ${longest} tokens + maxNewTokens ${maxNewTokens} = ${longest + maxNewTokens} tokens`,
+        maxNewTokens >= room
+          ? `lower maxNewTokens below ${room} (the prompt needs at least one position)`
+          : `${longest < room ? `lower maxNewTokens to at most ${room - longest}, or ` : ''}keep the last ${room - maxNewTokens} prompt tokens (left truncation, as lm-eval's generate_until does)`,
+      );
+    }
+    return guardDeviceErrors(GREEDY_LIMITS, () => this.greedyLoop(prompts, maxNewTokens, options));
+  }
+
+  private async greedyLoop(
+    prompts: readonly (readonly number[])[],
+    maxNewTokens: number,
+    options: GreedyOptions,
+  ): Promise<number[][]> {
+    const batch = prompts.length;
     const eos = new Set(options.eosTokenIds ?? this.config.eosTokenIds);
     const pad = options.padTokenId ?? this.config.padTokenId ?? 0;
     const width = Math.max(...prompts.map((p) => p.length));

@@ -13,8 +13,11 @@ import {
 import { type InjectLoraOptions, injectLora, loraLayers, setLoraTraining } from '@qlora/lora';
 import { saveAdapter } from '@qlora/lora/node';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkDeviceFits, guardDeviceErrors } from './_device-limits';
 import { dropoutCounters, namedParameters, restoreDropoutCounters } from './_lora-state';
+import { EVAL_LOSS_LIMITS, SETTINGS, sequenceTooLong, TRAIN_LIMITS } from './_sequence-limits';
 import { forwardLossSum, prepareBatch } from './_train-forward';
+import { trimWebgpuBufferPool } from './_webgpu-pool';
 import { lossGradientTensors } from './checkpointing';
 import { ensureGradients } from './ensure-gradients';
 import { TrainerError } from './errors';
@@ -292,6 +295,54 @@ function resolveConfig(model: LlamaModel, config: TrainConfig): ResolvedConfig {
   return resolved;
 }
 
+/**
+ * Refuses, before any tokenization, an SFT `maxLength` the model has no positions for: training
+ * would otherwise fail (or, in transformers, rotate past the trained positions) at the first long
+ * example.
+ */
+function checkMaxLength(model: LlamaModel, dataset: TrainDataset, role: string): void {
+  if (Array.isArray(dataset)) return;
+  const maxLength = (dataset as { sft?: SftOptions }).sft?.maxLength;
+  const positions = model.config.maxPositionEmbeddings;
+  if (maxLength !== undefined && maxLength > positions) {
+    throw sequenceTooLong(
+      model,
+      `${role} maxLength`,
+      `a maxLength of ${maxLength} tokens`,
+      `lower ${SETTINGS.trainMaxLength} to at most ${positions}`,
+    );
+  }
+}
+
+/** Refuses examples longer than the model's positions, naming the first and how many. */
+function checkExampleLengths(
+  model: LlamaModel,
+  examples: readonly TokenSequence[],
+  role: string,
+): number {
+  const positions = model.config.maxPositionEmbeddings;
+  let longest = 0;
+  let first = -1;
+  let over = 0;
+  examples.forEach((example, i) => {
+    const length = example.inputIds.length;
+    if (length > longest) longest = length;
+    if (length > positions) {
+      over++;
+      if (first < 0) first = i;
+    }
+  });
+  if (over > 0) {
+    throw sequenceTooLong(
+      model,
+      `${role} example ${first}`,
+      `${(examples[first] as TokenSequence).inputIds.length} tokens (${over} of ${examples.length} examples are longer)`,
+      `lower ${SETTINGS.trainMaxLength} to at most ${positions} (longer examples are dropped), or cut the sequences yourself`,
+    );
+  }
+  return longest;
+}
+
 /** Tokenizes (when needed) and drops examples with no target token after the causal shift. */
 function materialize(dataset: TrainDataset): { examples: TokenSequence[]; dropped: number } {
   let sequences: readonly TokenSequence[];
@@ -341,18 +392,26 @@ async function evaluateLoss(
   let count = 0;
   for (let i = 0; i < examples.length; i += batchSize) {
     const batch = collateBatch(examples.slice(i, i + batchSize), { padTokenId });
-    const prepared = prepareBatch(model, batch);
-    try {
-      const value = tf.tidy(() => forwardLossSum(model, prepared));
+    checkDeviceFits(
+      model.config,
+      { batch: batch.batchSize, steps: batch.seqLength },
+      EVAL_LOSS_LIMITS,
+    );
+    await guardDeviceErrors(EVAL_LOSS_LIMITS, async () => {
+      const prepared = prepareBatch(model, batch);
       try {
-        sum += (await value.data())[0] as number;
+        const value = tf.tidy(() => forwardLossSum(model, prepared));
+        try {
+          sum += (await value.data())[0] as number;
+        } finally {
+          value.dispose();
+        }
+        count += prepared.labelCount;
       } finally {
-        value.dispose();
+        prepared.dispose();
       }
-      count += prepared.labelCount;
-    } finally {
-      prepared.dispose();
-    }
+    });
+    trimWebgpuBufferPool();
   }
   return count === 0 ? Number.NaN : sum / count;
 }
@@ -405,6 +464,31 @@ export async function train(
 ): Promise<TrainResult> {
   ensureGradients();
   const cfg = resolveConfig(model, config);
+  checkMaxLength(model, dataset, 'training');
+  if (options.evalDataset) checkMaxLength(model, options.evalDataset, 'evaluation');
+  const { examples, dropped } = materialize(dataset);
+  if (examples.length === 0) {
+    throw new TrainerError(
+      'E_TRAIN_CONFIG',
+      'training data: expected at least one example with a target token, got none. Hint: check the labels (−100 masks a position).',
+    );
+  }
+  const evalExamples = options.evalDataset ? materialize(options.evalDataset).examples : [];
+  // Pre-flight, before any step: the longest example fixes the widest batch (right padding).
+  const longest = checkExampleLengths(model, examples, 'training');
+  checkDeviceFits(
+    model.config,
+    { batch: Math.min(cfg.batchSize, examples.length), steps: longest },
+    TRAIN_LIMITS,
+  );
+  if (evalExamples.length > 0 && cfg.evalSteps > 0) {
+    const evalLongest = checkExampleLengths(model, evalExamples, 'evaluation');
+    checkDeviceFits(
+      model.config,
+      { batch: Math.min(cfg.batchSize, evalExamples.length), steps: evalLongest },
+      EVAL_LOSS_LIMITS,
+    );
+  }
   if (loraLayers(model).length === 0) {
     if (cfg.lora === null) {
       throw new TrainerError(
@@ -414,14 +498,6 @@ export async function train(
     }
     injectLora(model, cfg.lora);
   }
-  const { examples, dropped } = materialize(dataset);
-  if (examples.length === 0) {
-    throw new TrainerError(
-      'E_TRAIN_CONFIG',
-      'training data: expected at least one example with a target token, got none. Hint: check the labels (−100 masks a position).',
-    );
-  }
-  const evalExamples = options.evalDataset ? materialize(options.evalDataset).examples : [];
   const microPerEpoch = Math.ceil(examples.length / cfg.batchSize);
   const stepsPerEpoch = Math.ceil(microPerEpoch / cfg.gradientAccumulationSteps);
   const totalSteps = cfg.maxSteps > 0 ? cfg.maxSteps : cfg.epochs * stepsPerEpoch;
@@ -573,58 +649,68 @@ export async function train(
         0,
       );
       let tokens = 0;
-      // Nothing is read until the step's gradients are complete: the micro-batch losses stay on
-      // the backend and are read (asynchronously) with the gradient norm, then summed in order.
-      const lossTensors: tf.Tensor[] = [];
-      let summed: Record<string, tf.Tensor> = {};
-      for (const seqs of micro) {
-        const batch = collateBatch(seqs, { padTokenId: cfg.padTokenId });
-        tokens += batch.tokenCount;
-        const microTargets = seqs.reduce((s, q) => s + shiftedLabelCount(q), 0);
-        const scale =
-          cfg.lossNormalization === 'token-weighted'
-            ? 1 / windowTargets
-            : 1 / (microTargets * cfg.gradientAccumulationSteps);
-        const r = lossGradientTensors(model, batch, {
-          gradientCheckpointing: cfg.gradientCheckpointing,
-          scale: microTargets === 0 ? 0 : scale,
-        });
-        lossTensors.push(r.lossTensor);
-        const next: Record<string, tf.Tensor> = {};
-        for (const [name, g] of Object.entries(r.grads)) {
-          const previous = summed[name];
-          if (previous) {
-            next[name] = tf.add(previous, g);
-            previous.dispose();
-            g.dispose();
-          } else {
-            next[name] = g;
-          }
-        }
-        summed = next;
-      }
       const lr = lrAt(step);
       optimizer.lr = lr;
       let loss = 0;
-      let clipped: Awaited<ReturnType<typeof clipGradNormAsync>>;
       let nonFinite: string[] = [];
+      let clipped: Awaited<ReturnType<typeof clipGradNormAsync>> | undefined;
+      // The step's GPU work, up to its reads, runs inside a WebGPU error scope (on webgpu): a
+      // buffer the device could not allocate fails the step before the optimizer applies garbage.
       try {
-        const lossValues = await Promise.all(lossTensors.map((t) => t.data()));
-        for (const values of lossValues) loss += values[0] as number;
-        clipped = await clipGradNormAsync(
-          summed,
-          cfg.maxGradNorm > 0 ? cfg.maxGradNorm : Number.POSITIVE_INFINITY,
-        );
-        // One check per step: a NaN/±Inf gradient element makes the total norm non-finite, so
-        // the gradients are searched only then (a finite-but-overflowing norm finds none).
-        if (!Number.isFinite(clipped.totalNorm)) {
-          nonFinite = await findNonFiniteGradientsAsync(summed);
-        }
-      } finally {
-        tf.dispose(lossTensors);
-        tf.dispose(Object.values(summed));
+        await guardDeviceErrors(TRAIN_LIMITS, async () => {
+          // Nothing is read until the step's gradients are complete: the micro-batch losses stay
+          // on the backend and are read (asynchronously) with the gradient norm, then summed in
+          // order.
+          const lossTensors: tf.Tensor[] = [];
+          let summed: Record<string, tf.Tensor> = {};
+          try {
+            for (const seqs of micro) {
+              const batch = collateBatch(seqs, { padTokenId: cfg.padTokenId });
+              tokens += batch.tokenCount;
+              const microTargets = seqs.reduce((s, q) => s + shiftedLabelCount(q), 0);
+              const scale =
+                cfg.lossNormalization === 'token-weighted'
+                  ? 1 / windowTargets
+                  : 1 / (microTargets * cfg.gradientAccumulationSteps);
+              const r = lossGradientTensors(model, batch, {
+                gradientCheckpointing: cfg.gradientCheckpointing,
+                scale: microTargets === 0 ? 0 : scale,
+              });
+              lossTensors.push(r.lossTensor);
+              const next: Record<string, tf.Tensor> = {};
+              for (const [name, g] of Object.entries(r.grads)) {
+                const previous = summed[name];
+                if (previous) {
+                  next[name] = tf.add(previous, g);
+                  previous.dispose();
+                  g.dispose();
+                } else {
+                  next[name] = g;
+                }
+              }
+              summed = next;
+            }
+            const lossValues = await Promise.all(lossTensors.map((t) => t.data()));
+            for (const values of lossValues) loss += values[0] as number;
+            clipped = await clipGradNormAsync(
+              summed,
+              cfg.maxGradNorm > 0 ? cfg.maxGradNorm : Number.POSITIVE_INFINITY,
+            );
+            // One check per step: a NaN/±Inf gradient element makes the total norm non-finite,
+            // so the gradients are searched only then (a finite-but-overflowing norm finds none).
+            if (!Number.isFinite(clipped.totalNorm)) {
+              nonFinite = await findNonFiniteGradientsAsync(summed);
+            }
+          } finally {
+            tf.dispose(lossTensors);
+            tf.dispose(Object.values(summed));
+          }
+        });
+      } catch (error) {
+        if (clipped) tf.dispose(Object.values(clipped.grads));
+        throw error;
       }
-      const { grads, totalNorm } = clipped;
+      const { grads, totalNorm } = clipped as NonNullable<typeof clipped>;
       let skipped = false;
       try {
         if (guard.record(step + 1, nonFinite)) optimizer.step(grads);
@@ -671,6 +757,7 @@ export async function train(
           ...(evalLoss !== undefined ? { eval_loss: evalLoss } : {}),
         });
       }
+      trimWebgpuBufferPool();
       options.onProgress?.({
         step: done,
         totalSteps,
