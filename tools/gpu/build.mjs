@@ -68,6 +68,18 @@ execFileSync('sh', [
   `xz -T0 -6 -c '${join(webgpu, 'dist', 'linux-x64', 'dawn.node')}' > '${join(dawn, 'dawn.node.xz')}'`,
 ]);
 
+// Data of the hellaswag stage (from ../shared/data; never committed): lm-eval's preprocessed
+// validation set and a tokenizer for the random 1B model (TinyLlama's, whose ids fit its vocab).
+const shared = join(root, '..', 'shared', 'data');
+const data = join(out, 'data');
+mkdirSync(data, { recursive: true });
+execFileSync('sh', [
+  '-c',
+  `xz -T0 -6 -c '${join(shared, 'hellaswag', 'hellaswag_val_preprocessed.jsonl')}' > '${join(data, 'hellaswag_val_preprocessed.jsonl.xz')}'`,
+]);
+for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+  cpSync(join(shared, 'tokenizers', 'tinyllama', file), join(data, file));
+
 function size(path) {
   const s = statSync(path);
   if (!s.isDirectory()) return s.size;

@@ -4,28 +4,42 @@
 // Llama-3.2-1B-shaped checkpoint densely while sampling host memory and compares its last-position
 // logits with PyTorch fp32), `forward` (times forward passes of B × T tokens), `train` (LoRA
 // training steps: lossGradients, clipping, AdamW 'tensor-ops', with or without gradient
-// checkpointing, on an NF4 or dense base; tokens/s and peak memory). Results are merged into
+// checkpointing, on an NF4 or dense base; tokens/s and peak memory; --profile times one step's
+// dispatches on the GPU), `train-api` (the public train() on an NF4 base), `kernels` (the WGSL
+// matmuls and NF4 dequantization against tfjs's programs and a copy), `hellaswag` (lm-eval
+// HellaSwag through bench-core, token pairs written for tools/gpu/torch_hellaswag.py);
+// --kernels off runs tfjs's generic matmuls instead of @qlora/lora's. Results are merged into
 // --out (JSON), rewritten after every stage and step, so a crash or a deadline still leaves what
 // was measured; several processes (one per stage) can share one file.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { evaluate } from '../../packages/bench-core/src/index';
+import { hellaswagTask, loadHellaswagDocs } from '../../packages/bench-hellaswag/src/index';
+import {
+  nf4TiledMatMul,
+  type RightLayout,
+  tiledMatMul,
+} from '../../packages/lora/src/_webgpu-matmul';
 import {
   injectLora,
   type LoraLinear,
   loraLayers,
   Nf4Linear,
   setLoraTraining,
+  useFusedWebgpuKernels,
 } from '../../packages/lora/src/index';
 import { dequantize4bit, quantize4bit } from '../../packages/nf4/src/index';
 import {
   AdamW,
   type BackendName,
+  encodePair,
   initBackend,
   type LlamaModel,
   loadModel,
   lossGradients,
+  train,
 } from '../../packages/trainer/src/index';
 
 const { values: args } = parseArgs({
@@ -47,6 +61,16 @@ const { values: args } = parseArgs({
     checkpointing: { type: 'string', default: 'on' },
     quantize: { type: 'string', default: 'nf4' },
     'force-nf4': { type: 'boolean', default: false },
+    // on: the tiled/fused WGSL kernels of @qlora/lora (default); off: tfjs's generic matMul
+    kernels: { type: 'string', default: 'on' },
+    // time every GPU dispatch of one extra training step (timestamp queries)
+    profile: { type: 'boolean', default: false },
+    // hellaswag stage: lm-eval's preprocessed validation jsonl; the model folder needs tokenizer.json
+    hellaswag: { type: 'string' },
+    'eval-batch': { type: 'string', default: '32' },
+    'eval-limit': { type: 'string' },
+    'pairs-out': { type: 'string' },
+    'kernel-rows': { type: 'string', default: '4096' },
     'lora-r': { type: 'string', default: '16' },
     'lora-alpha': { type: 'string', default: '16' },
     lr: { type: 'string', default: '2e-4' },
@@ -118,6 +142,9 @@ const results: Record<string, unknown> = {
 };
 const save = () => writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
 const log = (line: string) => console.log(`[gpu-bench] ${line}`);
+
+/** Result keys of runs with the WGSL kernels off (tfjs's generic programs) end in `_generic`. */
+const kernelSuffix = () => (args.kernels === 'off' ? '_generic' : '');
 
 /** max |a − b| / max |b|, the parity measure of the trainer tests. */
 function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
@@ -306,7 +333,7 @@ async function timeForward(model: LlamaModel, ids: number[][], lastOnly: boolean
     if (!Array.from(values).every(Number.isFinite)) throw new Error('non-finite logits');
     return (performance.now() - start) / 1000;
   };
-  const key = lastOnly ? 'forwardLastOnly' : 'forwardFull';
+  const key = `${lastOnly ? 'forwardLastOnly' : 'forwardFull'}${kernelSuffix()}`;
   const entry: Record<string, unknown> = { batch: ids.length, seq: ids[0]?.length, lastOnly };
   (results[key] as unknown) = entry;
   try {
@@ -490,6 +517,67 @@ async function clipAsync(
   return { grads: out, totalNorm };
 }
 
+/**
+ * GPU time per program of one synchronous call, from WebGPU timestamp queries (tfjs's `time()`
+ * times every dispatch when the adapter has `timestamp-query`): programs are labelled with their
+ * class and output shape, summed per label and per class.
+ */
+async function profileGpu(fn: () => unknown): Promise<Record<string, unknown>> {
+  const backend = tf.backend() as unknown as ProgramBackend & {
+    time?(f: () => void): Promise<{ kernelMs: number; getExtraProfileInfo?(): string }>;
+  };
+  if (backend.time === undefined) return { error: 'no time() on this backend' };
+  const run = backend.runWebGPUProgram.bind(backend);
+  backend.runWebGPUProgram = (program: object, ...rest: unknown[]) => {
+    const shape = (program as { outputShape?: number[] }).outputShape ?? [];
+    const name = (program as { constructor: { name: string } }).constructor.name;
+    Object.defineProperty(program, 'constructor', {
+      value: { name: `${name}[${shape.join('x')}]` },
+    });
+    return (run as (...a: unknown[]) => unknown)(program, ...rest);
+  };
+  let result: unknown;
+  try {
+    const start = performance.now();
+    const timing = await backend.time(() => {
+      result = fn();
+    });
+    const wallMs = performance.now() - start;
+    const byLabel = new Map<string, { ms: number; count: number }>();
+    const byClass = new Map<string, { ms: number; count: number }>();
+    for (const item of (timing.getExtraProfileInfo?.() ?? '').split(', ')) {
+      const at = item.lastIndexOf(': ');
+      if (at < 0) continue;
+      const label = item.slice(0, at);
+      const ms = Number(item.slice(at + 2));
+      const cls = label.replace(/\[.*$/, '');
+      for (const [map, key] of [
+        [byLabel, label],
+        [byClass, cls],
+      ] as const) {
+        const entry = map.get(key) ?? { ms: 0, count: 0 };
+        entry.ms += ms;
+        entry.count += 1;
+        map.set(key, entry);
+      }
+    }
+    const sorted = (map: Map<string, { ms: number; count: number }>, top: number) =>
+      [...map.entries()]
+        .sort((a, b) => b[1].ms - a[1].ms)
+        .slice(0, top)
+        .map(([label, v]) => ({ label, ms: v.ms, count: v.count }));
+    return {
+      kernelMs: timing.kernelMs,
+      wallMs,
+      byClass: sorted(byClass, 40),
+      byLabel: sorted(byLabel, 60),
+    };
+  } finally {
+    backend.runWebGPUProgram = run as typeof backend.runWebGPUProgram;
+    tf.dispose(result as never);
+  }
+}
+
 async function trainStage(dir: string): Promise<void> {
   const batch = Number(args['train-batch']);
   const seq = Number(args['train-seq']);
@@ -509,7 +597,7 @@ async function trainStage(dir: string): Promise<void> {
     optimizer: `AdamW lr ${lr} wd 0.01 'tensor-ops'; clip 1.0`,
     startedAtMs: Date.now(),
   };
-  const key = `train_${args['force-nf4'] ? 'nf4forced_' : ''}ckpt_${checkpointing ? 'on' : 'off'}`;
+  const key = `train_${args['force-nf4'] ? 'nf4forced_' : ''}ckpt_${checkpointing ? 'on' : 'off'}${kernelSuffix()}`;
   results[key] = entry;
   save();
   let useNf4 = wantNf4;
@@ -620,6 +708,19 @@ async function trainStage(dir: string): Promise<void> {
         `train ${entry.base} ckpt ${checkpointing ? 'on' : 'off'} step ${step}${step === 0 ? ' (warm-up)' : ''}: ${seconds.toFixed(2)} s, loss ${loss.toFixed(5)}, grad norm ${clipped.totalNorm.toExponential(3)}, peak tf.memory().numBytes ${(peaks.numBytes / MIB).toFixed(0)} MiB, gpu in use peak ${(peaks.gpuBytesInUse / MIB).toFixed(0)} MiB`,
       );
     }
+    if (args.profile) {
+      // One more step with every dispatch timed on the GPU (slower: one submit per dispatch).
+      const profile = await profileGpu(() => {
+        const r = lossGradients(model, flat, {
+          gradientCheckpointing: checkpointing,
+          scale: 1 / labelCount,
+        });
+        return Object.values(r.grads);
+      });
+      entry.profile = profile;
+      save();
+      log(`profile: ${JSON.stringify(profile).slice(0, 3000)}`);
+    }
     setLoraTraining(model, false);
     optimizer.dispose();
     if (entry.tokensPerSecond !== undefined)
@@ -630,6 +731,375 @@ async function trainStage(dir: string): Promise<void> {
     entry.error = String((error as Error)?.stack ?? error);
     entry.memoryAtError = memorySnapshot();
     log(`train failed: ${String(error)}`);
+  } finally {
+    entry.endedAtMs = Date.now();
+    save();
+    model.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel micro-benchmarks: the tiled / fused WGSL kernels of @qlora/lora against tfjs's generic
+// programs on the matmul shapes of one Llama-3.2-1B training step (rows = B·T tokens), plus the
+// NF4 dequantization against a plain f32 copy (bandwidth ceiling).
+
+interface ProgramBackend {
+  runWebGPUProgram(
+    program: object,
+    inputs: unknown[],
+    dtype: string,
+    uniforms?: unknown[],
+  ): unknown;
+  submitQueue?(): void;
+  endComputePassEncoder?(): void;
+  commandEncoder?: unknown;
+  disposeData?(dataId: object): void;
+  device?: { queue: { onSubmittedWorkDone(): Promise<void> } };
+}
+
+/** out[i] = in[i], vec4: the bandwidth reference (reads 4 bytes, writes 4 bytes per element). */
+class CopyProgram {
+  readonly variableNames = ['x'];
+  readonly outputComponent = 4;
+  readonly size = true;
+  readonly workgroupSize: [number, number, number] = [256, 1, 1];
+  readonly dispatchLayout = { x: [0] };
+  readonly outputShape: number[];
+  dispatch: [number, number, number];
+  shaderKey = 'benchCopyVec4';
+  constructor(n: number) {
+    this.outputShape = [n];
+    this.dispatch = [Math.ceil(n / 4 / 256), 1, 1];
+  }
+  getUserCode(): string {
+    return `fn main(index : i32) { if (index < uniforms.size) { result[index] = x[index]; } }`;
+  }
+}
+
+async function drain(): Promise<void> {
+  const backend = tf.backend() as unknown as ProgramBackend;
+  if (backend.commandEncoder != null) {
+    backend.endComputePassEncoder?.();
+    backend.submitQueue?.();
+  }
+  await backend.device?.queue.onSubmittedWorkDone();
+}
+
+/** Median seconds of `fn` (whose result is disposed), GPU queue drained around each batch. */
+async function gpuSeconds(fn: () => TensorLike, minSeconds = 0.25): Promise<number> {
+  for (let i = 0; i < 2; i++) fn().dispose();
+  await drain();
+  let reps = 1;
+  const samples: number[] = [];
+  while (samples.length < 5) {
+    const start = performance.now();
+    for (let i = 0; i < reps; i++) fn().dispose();
+    await drain();
+    const seconds = (performance.now() - start) / 1000;
+    if (seconds < minSeconds / 5 && reps < 256) {
+      reps *= 2;
+      continue;
+    }
+    samples.push(seconds / reps);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[2] as number;
+}
+
+interface TfKernelOps {
+  tensor1d(values: ArrayLike<number>, dtype?: string): TensorLike;
+  tensor2d(values: ArrayLike<number>, shape: number[]): TensorLike;
+  randomUniform(shape: number[], min: number, max: number): TensorLike;
+  matMul(a: unknown, b: unknown, ta: boolean, tb: boolean): TensorLike;
+}
+
+async function kernelsStage(): Promise<void> {
+  const ops = tf as unknown as TfKernelOps;
+  const backend = tf.backend() as unknown as ProgramBackend;
+  const rows = Number(args['kernel-rows']);
+  const entry: Record<string, unknown> = { rows };
+  results.kernels = entry;
+  save();
+  // Bandwidth: f32 copy of 16 M elements vs NF4 dequantize of a 8192 × 2048 weight.
+  const n = 8192 * 2048;
+  const x = ops.randomUniform([n], -1, 1);
+  const copy = await gpuSeconds(() => {
+    const info = backend.runWebGPUProgram(new CopyProgram(n), [x], 'float32') as { dataId: object };
+    return { dispose: () => backend.disposeData?.(info.dataId) } as TensorLike;
+  });
+  x.dispose();
+  const copyBandwidth = (8 * n) / copy;
+  const q = quantize4bit(randomWeights(n, 11), {
+    shape: [8192, 2048],
+    blocksize: 64,
+    quantType: 'nf4',
+    doubleQuant: true,
+  });
+  const proj = new Nf4Linear('bench', q);
+  const dequant = await gpuSeconds(() => proj.dequantize() as unknown as TensorLike);
+  // Bytes moved: 0.5 (codes) + 4 (output) + 4/64 (absmax) per element.
+  const dequantBandwidth = ((0.5 + 4 + 4 / 64) * n) / dequant;
+  entry.bandwidth = {
+    elements: n,
+    copySeconds: copy,
+    copyGBps: copyBandwidth / 1e9,
+    dequantSeconds: dequant,
+    dequantGBps: dequantBandwidth / 1e9,
+    dequantOverCopy: dequantBandwidth / copyBandwidth,
+  };
+  save();
+  log(
+    `copy ${(copyBandwidth / 1e9).toFixed(0)} GB/s; NF4 dequantize ${(dequantBandwidth / 1e9).toFixed(0)} GB/s = ${(dequantBandwidth / copyBandwidth).toFixed(2)}× copy`,
+  );
+  proj.dispose();
+  // Matmuls of one training step at rows tokens: [name, K, N, layout].
+  const shapes: [string, number, number, RightLayout][] = [
+    ['q/o proj fwd', 2048, 2048, 'nk'],
+    ['k/v proj fwd', 2048, 512, 'nk'],
+    ['gate/up fwd', 2048, 8192, 'nk'],
+    ['down fwd', 8192, 2048, 'nk'],
+    ['gate/up dx', 8192, 2048, 'kn'],
+    ['down dx', 2048, 8192, 'kn'],
+    ['lm_head fwd', 2048, 128256, 'nk'],
+    ['lm_head dx', 128256, 2048, 'kn'],
+  ];
+  const matmuls: Record<string, unknown>[] = [];
+  entry.matmuls = matmuls;
+  for (const [name, k, nOut, layout] of shapes) {
+    const row: Record<string, unknown> = { name, m: rows, k, n: nOut, layout };
+    matmuls.push(row);
+    const flops = 2 * rows * k * nOut;
+    const a = ops.randomUniform([rows, k], -1, 1);
+    const bShape = layout === 'nk' ? [nOut, k] : [k, nOut];
+    const b = ops.randomUniform(bShape, -0.05, 0.05);
+    try {
+      const generic = await gpuSeconds(() => ops.matMul(a, b, false, layout === 'nk'));
+      const tiled = await gpuSeconds(
+        () => tiledMatMul(a as never, b as never, layout) as unknown as TensorLike,
+      );
+      Object.assign(row, {
+        genericTflops: flops / generic / 1e12,
+        tiledTflops: flops / tiled / 1e12,
+        speedup: generic / tiled,
+      });
+      if (!name.startsWith('lm_head')) {
+        // NF4 weight of the same shape: dequantize + tfjs matMul vs the fused kernel.
+        const wShape = layout === 'nk' ? [nOut, k] : [k, nOut];
+        const qw = quantize4bit(randomWeights(k * nOut, 5), {
+          shape: wShape as [number, number],
+          blocksize: 64,
+          quantType: 'nf4',
+          doubleQuant: true,
+        });
+        const layer = new Nf4Linear('bench', qw);
+        const table = ops.tensor1d(Array.from(qw.state.code), 'float32');
+        const unfused = await gpuSeconds(() =>
+          tf.tidy(() => ops.matMul(a, layer.dequantize(), false, layout === 'nk')),
+        );
+        const fused = await gpuSeconds(
+          () =>
+            nf4TiledMatMul(
+              a as never,
+              layer.packedWords,
+              layer.absmax,
+              table as never,
+              wShape as [number, number],
+              64,
+              layout,
+            ) as unknown as TensorLike,
+        );
+        Object.assign(row, {
+          nf4UnfusedTflops: flops / unfused / 1e12,
+          nf4FusedTflops: flops / fused / 1e12,
+          nf4Speedup: unfused / fused,
+        });
+        table.dispose();
+        layer.dispose();
+      }
+      log(
+        `${name} [${rows}×${k}]·[${k}×${nOut}]: tfjs ${(row.genericTflops as number).toFixed(1)} TFLOP/s, tiled ${(row.tiledTflops as number).toFixed(1)}` +
+          (row.nf4FusedTflops === undefined
+            ? ''
+            : `; NF4 dequant+matMul ${(row.nf4UnfusedTflops as number).toFixed(1)}, fused ${(row.nf4FusedTflops as number).toFixed(1)}`),
+      );
+    } catch (error) {
+      row.error = String(error);
+      log(`${name} failed: ${String(error)}`);
+    } finally {
+      a.dispose();
+      b.dispose();
+      save();
+    }
+  }
+}
+
+/**
+ * The public `train()` on an NF4 base (what `qlora train` runs): LoRA r 16 on the seven
+ * projections, AdamW, clip 1.0, checkpointing as --checkpointing says; tokens/s per optimizer
+ * step from its own progress reports.
+ */
+async function trainApiStage(dir: string): Promise<void> {
+  const batch = Number(args['train-batch']);
+  const seq = Number(args['train-seq']);
+  const steps = Number(args['train-steps']) + 1;
+  const checkpointing = args.checkpointing === 'on';
+  const entry: Record<string, unknown> = {
+    batch,
+    seq,
+    steps,
+    checkpointing,
+    base: 'nf4 blocksize 64 double-quant',
+    startedAtMs: Date.now(),
+  };
+  results[`trainApi_ckpt_${checkpointing ? 'on' : 'off'}${kernelSuffix()}`] = entry;
+  save();
+  resetPeaks();
+  const { model } = await loadModel(dir, {
+    skipTokenizer: true,
+    quantize: { quantType: 'nf4', blocksize: 64, doubleQuant: true },
+  });
+  const progress: Record<string, unknown>[] = [];
+  entry.progress = progress;
+  try {
+    const ids = benchIds(batch * steps, seq, model.config.vocabSize);
+    const data = ids.map((row) => ({ inputIds: row, labels: row }));
+    let last = performance.now();
+    const result = await train(
+      model,
+      data,
+      {
+        lora: { r: 16, alpha: 16, dropout: 0, seed: 3407 },
+        batchSize: batch,
+        maxSteps: steps,
+        learningRate: 2e-4,
+        weightDecay: 0.01,
+        maxGradNorm: 1,
+        gradientCheckpointing: checkpointing,
+        shuffle: false,
+      },
+      {
+        onProgress: (p) => {
+          const now = performance.now();
+          const seconds = (now - last) / 1000;
+          progress.push({
+            step: p.step,
+            loss: p.loss,
+            gradNorm: p.gradNorm,
+            seconds,
+            tokensPerSecond: p.tokensPerSecond,
+            ...memorySnapshot(),
+          });
+          last = now;
+          save();
+          log(
+            `train() step ${p.step}: ${seconds.toFixed(2)} s, loss ${p.loss.toFixed(5)}, ${p.tokensPerSecond.toFixed(0)} tokens/s (its own report)`,
+          );
+        },
+      },
+    );
+    entry.losses = result.losses;
+    const timed = progress.slice(1).map((p) => p.seconds as number);
+    timed.sort((a, b) => a - b);
+    if (timed.length > 0) {
+      const median = timed[Math.floor(timed.length / 2)] as number;
+      entry.medianSeconds = median;
+      entry.tokensPerSecond = (batch * seq) / median;
+      log(
+        `train() NF4 ckpt ${checkpointing ? 'on' : 'off'}: ${(entry.tokensPerSecond as number).toFixed(0)} tokens/s`,
+      );
+    }
+    entry.peakGpuBytesInUseMiB = peaks.gpuBytesInUse / MIB;
+  } catch (error) {
+    entry.error = String((error as Error)?.stack ?? error);
+    log(`train() failed: ${String(error)}`);
+  } finally {
+    entry.endedAtMs = Date.now();
+    save();
+    model.dispose();
+  }
+}
+
+/**
+ * Full HellaSwag (lm-eval rules, 0-shot, acc and acc_norm) through bench-core's `evaluate` and
+ * the model's own `loglikelihood` (lm-eval HFLM batching: sorted by length, right-padded), timed
+ * end to end. The token pairs are written to --pairs-out so tools/gpu/torch_hellaswag.py can
+ * score the same requests with PyTorch in the same command.
+ */
+async function hellaswagStage(dir: string): Promise<void> {
+  const batchSize = Number(args['eval-batch']);
+  const entry: Record<string, unknown> = { batchSize, startedAtMs: Date.now() };
+  results[`hellaswag${kernelSuffix()}`] = entry;
+  save();
+  const docs = await loadHellaswagDocs(args.hellaswag as string);
+  const limit = args['eval-limit'] === undefined ? docs.length : Number(args['eval-limit']);
+  entry.docs = limit;
+  const loadStart = performance.now();
+  const { model, tokenizer } = await loadModel(dir, { evaluation: { batchSize } });
+  entry.loadSeconds = (performance.now() - loadStart) / 1000;
+  if (tokenizer === null) throw new Error(`${dir} has no tokenizer.json`);
+  const requests: { context: string; continuation: string }[] = [];
+  const logprobs: number[] = [];
+  const lm = {
+    loglikelihood: async (batch: readonly { context: string; continuation: string }[]) => {
+      const answers = await model.loglikelihood(batch as never);
+      requests.push(...batch);
+      logprobs.push(...answers.map((a) => a.logprob));
+      return answers;
+    },
+    generateUntil: () => {
+      throw new Error('not used');
+    },
+  };
+  try {
+    let lastLog = performance.now();
+    const start = performance.now();
+    const evaluation = await evaluate(lm as never, hellaswagTask(), docs, {
+      limit,
+      batchSize: Number(process.env.EVAL_CALL ?? 4096),
+      onProgress: (p) => {
+        const memory = tf.memory();
+        const manager = tf.backend().bufferManager;
+        entry.progress = {
+          ...p,
+          seconds: (performance.now() - start) / 1000,
+          numTensors: memory.numTensors,
+          numBytesMiB: memory.numBytes / MIB,
+          gpuAllocatedMiB: (manager?.numBytesAllocated ?? 0) / MIB,
+        };
+        if (performance.now() - lastLog > Number(process.env.LOG_EVERY_MS ?? 30_000)) {
+          save();
+          lastLog = performance.now();
+          log(`hellaswag ${JSON.stringify(entry.progress)}`);
+        }
+      },
+    });
+    const seconds = (performance.now() - start) / 1000;
+    let tokens = 0;
+    const pairs = requests.map((r, i) => {
+      const pair = encodePair(tokenizer, r.context, r.continuation);
+      tokens += pair.context.length + pair.continuation.length - 1;
+      return [pair.context, pair.continuation, logprobs[i]];
+    });
+    Object.assign(entry, {
+      seconds,
+      requests: requests.length,
+      inputTokens: tokens,
+      tokensPerSecond: tokens / seconds,
+      metrics: Object.fromEntries(
+        Object.entries(evaluation.metricValues).map(([key, values]) => [
+          key,
+          values.reduce((a, b) => a + b, 0) / values.length,
+        ]),
+      ),
+      peakRssMiB: peakRssBytes() / MIB,
+    });
+    if (args['pairs-out'] !== undefined) writeFileSync(args['pairs-out'], JSON.stringify(pairs));
+    log(
+      `hellaswag ${limit} docs, ${requests.length} requests, ${tokens} input tokens: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s), batch ${batchSize}`,
+    );
+  } catch (error) {
+    entry.error = String((error as Error)?.stack ?? error);
+    log(`hellaswag failed: ${String(error)}`);
   } finally {
     entry.endedAtMs = Date.now();
     save();
@@ -650,9 +1120,13 @@ async function main(): Promise<void> {
   );
   deferSyncReads();
   trackMemoryPeaks();
+  useFusedWebgpuKernels(args.kernels !== 'off');
+  if (stages.has('kernels')) await kernelsStage();
   if (stages.has('fixtures')) await parity();
   if (args.model === undefined) return;
   if (stages.has('train')) await trainStage(args.model);
+  if (stages.has('train-api')) await trainApiStage(args.model);
+  if (stages.has('hellaswag')) await hellaswagStage(args.model);
   if (!stages.has('logits') && !stages.has('forward')) return;
   const model = await loadLarge(args.model);
   const ids = benchIds(Number(args.batch), Number(args.seq), model.config.vocabSize);

@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# Device-side runner of the GPU-host benchmark (issues 6 and 8). Run in the repo root on the GPU
+# Device-side runner of the GPU-host benchmark (issues 6, 8 and 10). Run in the repo root on the GPU
 # host, after `node tools/gpu/build.mjs` here, carrying ['.gpu', '.carry/gpu']:
-#   DEADLINE_S=360 bash tools/gpu/run-on-gpu.sh
-# PyTorch makes a Llama-3.2-1B-shaped random model (bf16 save_pretrained), writes its fp32
-# last-position logits and times PyTorch + PEFT LoRA training (bf16, strict fp32; checkpointing on
-# and off). Then one Node process per stage, most wanted first: LoRA training with checkpointing
-# on (NF4 base, dense f32 if NF4 is wrong on webgpu), the 1B logits against PyTorch fp32, training
-# with checkpointing off, and (time left) the NF4 code path forced. nvidia-smi's memory.used is
-# polled every 0.2 s into smi.csv meanwhile.
-# Writes $OUT/{torch.json,node.json,smi.csv,table.md,log.txt}; prints the tables.
+#   PLAN="torch kernels logits train" DEADLINE_S=560 bash tools/gpu/run-on-gpu.sh
+# PLAN lists the stages in order (see the case below and tools/gpu/README.md): PyTorch makes the
+# Llama-3.2-1B-shaped random model (bf16 save_pretrained) and its references first, then one Node
+# process per stage. nvidia-smi's memory.used is polled every 0.2 s into smi.csv meanwhile.
+# Writes $OUT/{torch.json,node.json,smi.csv,table.md,log.txt,torch-hellaswag.json}; prints the tables.
 # Stages get what is left of DEADLINE_S (default 360 s); every stage writes its JSON as it goes.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-bench-out}
@@ -18,6 +15,9 @@ DEADLINE_S=${DEADLINE_S:-360}
 MODEL=${MODEL:-/tmp/llama1b}
 BACKEND=${BACKEND:-webgpu}
 TRAIN_STEPS=${TRAIN_STEPS:-3}
+# Stages in order (each gets what is left of DEADLINE_S): torch kernels logits forward-generic
+# train train-off train-generic train-api
+PLAN=${PLAN:-torch kernels logits train train-api forward-generic train-generic}
 left() { # seconds left for a stage: min(want, deadline - elapsed - reserve), at least 5
   local l=$((DEADLINE_S - SECONDS - ${2:-15}))
   [ "$l" -gt "$1" ] && l=$1
@@ -45,19 +45,57 @@ node_stage() { # label, timeout, bundle arguments...
     done) >"$OUT/smi.csv" 2>/dev/null &
     smi_pid=$!
   fi
-  echo "== PyTorch: make the model, fp32 reference logits, PEFT LoRA training (t=${SECONDS}s)"
-  timeout "$(left 130 200)" python3 tools/gpu/torch_bench.py --model-dir "$MODEL" \
-    --json "$OUT/torch.json" --ref /tmp/llama1b-ref.bin --no-forward --train \
-    || echo "torch_bench.py failed: rc=$?"
-  node_stage "train, checkpointing on" "$(left 110 100)" --stages train --checkpointing on \
-    --train-steps "$TRAIN_STEPS"
-  node_stage "1B logits vs PyTorch fp32" "$(left 45 60)" --stages logits --torch-ref /tmp/llama1b-ref.bin
-  node_stage "train, checkpointing off" "$(left 100 15)" --stages train --checkpointing off \
-    --train-steps "$TRAIN_STEPS"
-  if [ $((DEADLINE_S - SECONDS)) -ge 60 ]; then
-    node_stage "train, NF4 forced, checkpointing on" "$(left 80 10)" --stages train --checkpointing on \
-      --force-nf4 --train-steps "$TRAIN_STEPS"
-  fi
+  for stage in $PLAN; do
+    case $stage in
+    torch)
+      echo "== PyTorch: cuBLAS matmuls, the model, fp32 reference logits, forward, PEFT LoRA training (t=${SECONDS}s)"
+      timeout "$(left 200 200)" python3 tools/gpu/torch_bench.py --model-dir "$MODEL" \
+        --json "$OUT/torch.json" --ref /tmp/llama1b-ref.bin --matmuls --train \
+        || echo "torch_bench.py failed: rc=$?" ;;
+    kernels) node_stage "WGSL kernels vs tfjs" "$(left 120 30)" --stages kernels ;;
+    logits) node_stage "1B logits vs PyTorch fp32 + forward" "$(left 90 30)" --stages logits,forward \
+      --torch-ref /tmp/llama1b-ref.bin ;;
+    forward-generic) node_stage "forward, tfjs generic kernels" "$(left 90 30)" --stages forward --kernels off ;;
+    train) node_stage "train NF4, checkpointing on" "$(left 110 30)" --stages train --checkpointing on \
+      --train-steps "$TRAIN_STEPS" ${PROFILE:+--profile} ;;
+    train-off) node_stage "train NF4, checkpointing off" "$(left 110 30)" --stages train --checkpointing off \
+      --train-steps "$TRAIN_STEPS" ;;
+    train-generic) node_stage "train NF4, tfjs generic kernels" "$(left 110 30)" --stages train \
+      --checkpointing on --kernels off --train-steps "$TRAIN_STEPS" ;;
+    train-api) node_stage "train() NF4, checkpointing on" "$(left 110 30)" --stages train-api \
+      --checkpointing on --train-steps "$TRAIN_STEPS" ;;
+    hellaswag)
+      # TinyLlama's tokenizer beside the random 1B model; full validation set, lm-eval rules.
+      cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
+        .carry/gpu/data/special_tokens_map.json "$MODEL"/
+      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
+      node_stage "full HellaSwag eval" "$(left 540 90)" --stages hellaswag --hellaswag /tmp/hellaswag.jsonl \
+        --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hellaswag-pairs.json ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT}
+      echo "== PyTorch: the same HellaSwag requests (t=${SECONDS}s)"
+      [ -f /tmp/hellaswag-pairs.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
+        --model-dir "$MODEL" --pairs /tmp/hellaswag-pairs.json --json "$OUT/torch-hellaswag.json" \
+        --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed" ;;
+    hellaswag-check)
+      # The same first EVAL_LIMIT docs with the WGSL kernels on and off, each against PyTorch fp32
+      # on every request (sample 1).
+      cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
+        .carry/gpu/data/special_tokens_map.json "$MODEL"/
+      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
+      for kernels in ${KERNEL_MODES:-on off}; do
+        node_stage "HellaSwag check, kernels $kernels" 60 --stages hellaswag --hellaswag /tmp/hellaswag.jsonl \
+          --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hs-$kernels.json --kernels $kernels \
+          --eval-limit "${EVAL_LIMIT:-250}"
+        [ -f /tmp/hs-$kernels.json ] && timeout 60 python3 tools/gpu/torch_hellaswag.py --model-dir "$MODEL" \
+          --pairs /tmp/hs-$kernels.json --json "$OUT/torch-hs-$kernels.json" --batch "${EVAL_BATCH:-32}" \
+          --sample 1 || echo "torch_hellaswag.py failed"
+      done ;;
+    torch-model)
+      echo "== PyTorch: the model only (t=${SECONDS}s)"
+      timeout "$(left 100 100)" python3 tools/gpu/torch_bench.py --model-dir "$MODEL" \
+        --json "$OUT/torch.json" --ref /tmp/llama1b-ref.bin --no-forward || echo "torch_bench.py failed: rc=$?" ;;
+    *) echo "unknown stage $stage" ;;
+    esac
+  done
   [ -n "$smi_pid" ] && kill "$smi_pid"
   echo "== table (t=${SECONDS}s)"
   python3 tools/gpu/table.py "$OUT" | tee "$OUT/table.md"

@@ -150,6 +150,13 @@ def bench(args) -> None:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
 
+    if args.matmuls:
+        results["matmulReference"] = matmul_reference(args.matmul_rows)
+        save()
+        for row in results["matmulReference"]["matmuls"]:
+            print(f"[torch] cuBLAS fp32 {row['name']}: {row['tflops']:.1f} TFLOP/s", flush=True)
+        print(f"[torch] copy {results['matmulReference']['copyGBps']:.0f} GB/s", flush=True)
+
     config = llama_1b_config()
     torch.manual_seed(0)
     start = time.perf_counter()
@@ -223,6 +230,66 @@ def bench(args) -> None:
                   f"{entry.get('error', '')}", flush=True)
 
 
+# The matmuls of one training step at 4096 tokens, as tools/gpu/gpu-bench.ts --stages kernels
+# times them: (name, K, N, layout); 'nk' multiplies by the transpose of an [N, K] weight.
+MATMUL_SHAPES = [
+    ("q/o proj fwd", 2048, 2048, "nk"),
+    ("k/v proj fwd", 2048, 512, "nk"),
+    ("gate/up fwd", 2048, 8192, "nk"),
+    ("down fwd", 8192, 2048, "nk"),
+    ("gate/up dx", 8192, 2048, "kn"),
+    ("down dx", 2048, 8192, "kn"),
+    ("lm_head fwd", 2048, 128256, "nk"),
+    ("lm_head dx", 128256, 2048, "kn"),
+]
+
+
+def cuda_seconds(fn, min_seconds: float = 0.25) -> float:
+    """Median seconds per call over 5 batches of calls (CUDA events), after 2 warm-up calls."""
+    for _ in range(2):
+        fn()
+    torch.cuda.synchronize()
+    reps, samples = 1, []
+    while len(samples) < 5:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        seconds = start.elapsed_time(end) / 1000
+        if seconds < min_seconds / 5 and reps < 256:
+            reps *= 2
+            continue
+        samples.append(seconds / reps)
+    samples.sort()
+    return samples[2]
+
+
+def matmul_reference(rows: int) -> dict:
+    """cuBLAS strict fp32 (TF32 off) on the kernel benchmark's shapes, and a 16 M-float copy."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    n = 8192 * 2048
+    x = torch.rand(n, device="cuda")
+    y = torch.empty_like(x)
+    copy = cuda_seconds(lambda: y.copy_(x))
+    out = {"rows": rows, "copyGBps": 8 * n / copy / 1e9, "matmuls": []}
+    del x, y
+    for name, k, n_out, layout in MATMUL_SHAPES:
+        a = torch.rand(rows, k, device="cuda") * 2 - 1
+        b = (torch.rand(n_out, k, device="cuda") if layout == "nk" else torch.rand(k, n_out, device="cuda")) * 0.1 - 0.05
+        fn = (lambda: a @ b.t()) if layout == "nk" else (lambda: a @ b)
+        seconds = cuda_seconds(fn)
+        out["matmuls"].append({"name": name, "m": rows, "k": k, "n": n_out, "layout": layout,
+                               "tflops": 2 * rows * k * n_out / seconds / 1e12})
+        del a, b
+        torch.cuda.empty_cache()
+    torch.backends.cuda.matmul.allow_tf32 = previous
+    return out
+
+
 def load_rss(model_dir: str) -> None:
     """Peak host RSS of transformers loading the same folder in float32 on the CPU."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -247,6 +314,8 @@ def main() -> None:
     parser.add_argument("--load-rss")
     parser.add_argument("--no-forward", dest="forward", action="store_false")
     parser.add_argument("--train", action="store_true")
+    parser.add_argument("--matmuls", action="store_true")
+    parser.add_argument("--matmul-rows", type=int, default=4096)
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-seq", type=int, default=512)
     parser.add_argument("--train-steps", type=int, default=5)
