@@ -62,6 +62,51 @@ def smi_peak(samples, entry):
     return (max(inside) - baseline) if inside else None
 
 
+def kernel_tables(node, torch):
+    kernels = node.get("kernels")
+    if not kernels:
+        return []
+    cublas = {r["name"]: r["tflops"] for r in torch.get("matmulReference", {}).get("matmuls", [])}
+    out = [f"WGSL kernels at {kernels.get('rows')} rows, TFLOP/s (cuBLAS strict fp32 from the same command when run):", "",
+           "| product | tfjs matMul | tiled WGSL | cuBLAS fp32 | tiled / tfjs | tiled / cuBLAS | NF4 dequant + tfjs | NF4 fused | fused / unfused |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in kernels.get("matmuls", []):
+        if "error" in r:
+            out.append(f"| {r['name']} | error: {r['error'][:120]} | | | | | | | |")
+            continue
+        ref = cublas.get(r["name"])
+        out.append(f"| {r['name']}, K {r['k']}, N {r['n']} | {fmt(r.get('genericTflops'))} | {fmt(r.get('tiledTflops'))} | "
+                   f"{fmt(ref)} | {fmt(r.get('speedup'))} | {fmt(ratio(r.get('tiledTflops'), ref))} | "
+                   f"{fmt(r.get('nf4UnfusedTflops'))} | {fmt(r.get('nf4FusedTflops'))} | {fmt(r.get('nf4Speedup'))} |")
+    bw = kernels.get("bandwidth")
+    if bw:
+        out += ["", f"NF4 dequantize {fmt(bw['dequantGBps'])} GB/s vs WGSL copy {fmt(bw['copyGBps'])} GB/s: "
+                f"{fmt(bw['dequantOverCopy'])} (target ≥ 0.70)"]
+    return out + [""]
+
+
+def hellaswag_table(node, ref):
+    rows = []
+    for key, label in (("hellaswag", "WGSL kernels"), ("hellaswag_generic", "tfjs generic")):
+        entry = node.get(key)
+        if not entry:
+            continue
+        if "seconds" in entry:
+            value = f"{fmt(entry['seconds'])} s, {fmt(entry['tokensPerSecond'])} tokens/s"
+        else:
+            progress = entry.get("progress", {})
+            value = f"not finished: {progress.get('done')} of {progress.get('total')} requests in {fmt(progress.get('seconds'))} s"
+        fp32 = ref.get("fp32", {}).get("tokensPerSecond")
+        bf16 = ref.get("bf16", {}).get("tokensPerSecond")
+        rows.append(f"| HellaSwag, {entry.get('docs')} docs, {label}, batch {entry.get('batchSize')} | {value} | "
+                    f"{fmt(fp32)} / {fmt(bf16)} | {fmt(ratio(entry.get('tokensPerSecond'), fp32))} / {fmt(ratio(entry.get('tokensPerSecond'), bf16))} | "
+                    f"{ref.get('nodeVsTorchFp32', {}).get('meanRelDiff', '–')} |")
+    if not rows:
+        return []
+    return ["| evaluation | webgpu | PyTorch fp32 strict / bf16 tokens/s (same ids) | ratio | mean relative Δ log-prob vs PyTorch fp32 |",
+            "|---|---|---|---|---|", *rows, ""]
+
+
 def main() -> None:
     base = sys.argv[1] if len(sys.argv) > 1 else "."
     torch = read(os.path.join(base, "torch.json"))
@@ -171,6 +216,34 @@ def main() -> None:
     if checks:
         out.extend(checks)
         out.append("")
+    # --- issue 10: kernels, training with the kernels off, train(), the profile, HellaSwag ----------
+    out.extend(kernel_tables(node, torch))
+    extra = []
+    for key, label in (("train_ckpt_on_generic", "bench loop, tfjs generic kernels"),
+                       ("trainApi_ckpt_on", "train() (qlora train's path), WGSL kernels")):
+        entry = node.get(key)
+        if entry:
+            tps = entry.get("tokensPerSecond")
+            fp32 = ttrain.get("fp32_ckpt_on", {}).get("tokensPerSecond")
+            extra.append(f"| {backend} nf4 base, checkpointing on, {label} | {fmt(tps)} tokens/s | "
+                         f"{fmt(ratio(tps, fp32))} (PyTorch fp32 strict same run) | {fmt(ratio(tps, TRAIN_ANCHORS['fp32']))} | "
+                         f"{entry.get('error', '').splitlines()[0][:160] if entry.get('error') else ''} |")
+    if extra:
+        out.append("| run | throughput | ratio | ratio to the 8.0k anchor | note |")
+        out.append("|---|---|---|---|---|")
+        out.extend(extra)
+        out.append("")
+    profile = node.get("train_ckpt_on", {}).get("profile")
+    if profile and "byClass" in profile:
+        out.append(f"GPU time of one training step (timestamp queries): {fmt(profile.get('kernelMs'))} ms of kernels "
+                   f"in a {fmt(node['train_ckpt_on'].get('medianSeconds', 0) * 1000)} ms step; by program:")
+        out.append("")
+        out.append("| program | GPU ms | dispatches |")
+        out.append("|---|---|---|")
+        for item in profile["byClass"][:10]:
+            out.append(f"| {item['label']} | {fmt(item['ms'])} | {item['count']} |")
+        out.append("")
+    out.extend(hellaswag_table(node, read(os.path.join(base, "torch-hellaswag.json"))))
     adapter = node.get("adapter", {})
     out.append(f"{backend} adapter: {adapter}; torch {torch.get('torch')}, transformers {torch.get('transformers')}, "
                f"PEFT {torch.get('peft')}, GPU {torch.get('gpu')}, attention {torch.get('attnImplementation')}")
