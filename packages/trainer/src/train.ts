@@ -629,6 +629,7 @@ export async function train(
 
   setLoraTraining(model, true);
   try {
+    let previousShapes = '';
     for (let step = startStep; step < totalSteps; step++) {
       checkAborted(options.signal, step);
       if (index >= examples.length) {
@@ -653,6 +654,7 @@ export async function train(
       optimizer.lr = lr;
       let loss = 0;
       let nonFinite: string[] = [];
+      const stepShapes: string[] = [];
       let clipped: Awaited<ReturnType<typeof clipGradNormAsync>> | undefined;
       // The step's GPU work, up to its reads, runs inside a WebGPU error scope (on webgpu): a
       // buffer the device could not allocate fails the step before the optimizer applies garbage.
@@ -666,6 +668,7 @@ export async function train(
           try {
             for (const seqs of micro) {
               const batch = collateBatch(seqs, { padTokenId: cfg.padTokenId });
+              stepShapes.push(`${batch.batchSize}x${batch.seqLength}`);
               tokens += batch.tokenCount;
               const microTargets = seqs.reduce((s, q) => s + shiftedLabelCount(q), 0);
               const scale =
@@ -757,7 +760,11 @@ export async function train(
           ...(evalLoss !== undefined ? { eval_loss: evalLoss } : {}),
         });
       }
-      trimWebgpuBufferPool();
+      // The pool is trimmed only when the batch shapes change: steps of one shape reuse every
+      // pooled buffer, and re-creating them each step would cost allocations and zero-fills.
+      const shapes = stepShapes.join(',');
+      if (shapes !== previousShapes) trimWebgpuBufferPool();
+      previousShapes = shapes;
       options.onProgress?.({
         step: done,
         totalSteps,
