@@ -11,7 +11,11 @@
 // RLE / bit-packed hybrid stream hyparquet would decode (repetition and
 // definition levels, dictionary indices, RLE booleans; DataPage v1 and v2) is walked run by run
 // the way hyparquet reads it, without materialising values. A run reaching past the values its
-// page declares (plus the padding of one bit-packed group of 8) is refused. Snappy pages are
+// page declares (plus the padding of one bit-packed group of 8) is refused. Pages of the DELTA_*
+// encodings are walked too (hyparquet's `delta.js` allocates from their headers and lengths:
+// `new Uint8Array(miniblockPerBlock)`, `new Uint8Array(prefix + suffix)`, and moves its reader
+// backwards, an endless loop, on a negative miniblock count or size), as is the size of a
+// BYTE_STREAM_SPLIT page (`new Uint8Array(count * type_length)`). Snappy pages are
 // decoded by this file's decoder, here (lazily: a v1 page of PLAIN text only as far as its
 // levels) and in hyparquet (the loader passes `snappyDecompress` as its SNAPPY decompressor):
 // hyparquet's own loops forever on an 8-byte hostile stream.
@@ -28,6 +32,21 @@ const SNAPPY_MAX_RATIO = 22;
  * array but loops over every declared value, and writes RLE runs in full.
  */
 export const RUN_PADDING = 7;
+/**
+ * Largest DELTA_BINARY_PACKED block read. Writers use 128 values (parquet-java, Arrow,
+ * hyparquet-writer); the spec asks for a positive multiple of 128.
+ */
+export const MAX_DELTA_BLOCK = 1 << 16;
+/** Longest zigzag varint read in a DELTA stream (an int64 takes 10 bytes). */
+const MAX_DELTA_VARINT_BYTES = 10;
+/**
+ * A DELTA_BYTE_ARRAY page may decode to at most this many times its decompressed size, or to
+ * {@link MIN_PREFIXED_BYTES}, whichever is larger: hyparquet allocates prefix + suffix bytes for
+ * every value sharing a prefix, so repeated prefixes multiply a page's size.
+ */
+export const DELTA_PREFIX_RATIO = 64;
+/** See {@link DELTA_PREFIX_RATIO}: 16 MiB, for small pages of long repeated strings. */
+export const MIN_PREFIXED_BYTES = 1 << 24;
 
 // Thrift compact types and parquet enums (parquet.thrift), as hyparquet numbers them.
 const T_TRUE = 1;
@@ -41,7 +60,14 @@ const DICTIONARY_PAGE = 2;
 const DATA_PAGE_V2 = 3;
 const PLAIN_DICTIONARY = 2;
 const RLE = 3;
+const DELTA_BINARY_PACKED = 5;
+const DELTA_LENGTH_BYTE_ARRAY = 6;
+const DELTA_BYTE_ARRAY = 7;
 const RLE_DICTIONARY = 8;
+const BYTE_STREAM_SPLIT = 9;
+// hyparquet also decodes ALP (a new float encoding) with loops sized by page data this walk does
+// not check; no mainstream writer (pyarrow, Hugging Face datasets) produces it, so it is refused.
+const ALP = 10;
 
 export interface DataPageV1 {
   numValues: number;
@@ -307,6 +333,8 @@ export interface ColumnLevels {
   maxRepetitionLevel: number;
   /** Schema elements from the root to the leaf; hyparquet reads v1 repetition levels only past the root. */
   pathLength: number;
+  /** `type_length` of a FIXED_LEN_BYTE_ARRAY leaf (BYTE_STREAM_SPLIT values are that wide). */
+  typeLength?: number | undefined;
 }
 
 /** A problem with one page, for the loader to put in its `DatasetsError` message. */
@@ -322,8 +350,8 @@ export interface PageProblem {
 /** The stream ended where hyparquet would throw a RangeError itself (a typed error later). */
 class EndOfPage extends Error {}
 
-/** A run declaring more values than its page holds. */
-class RunTooLong extends Error {
+/** A run declaring more values than its page holds, or a DELTA / BYTE_STREAM_SPLIT number past its bound. */
+class OutOfBounds extends Error {
   constructor(
     readonly expected: string,
     readonly got: string,
@@ -509,7 +537,7 @@ const bitWidthOf = (value: number): number => 32 - Math.clz32(value);
  * Walks one RLE / bit-packed hybrid stream exactly as hyparquet's `readRleBitPackedHybrid`
  * reads it (same header varints, same bytes per run, same stopping rule: until the output array,
  * initially `expected` long and grown by any RLE overshoot, is full), without writing values.
- * Throws {@link RunTooLong} for a run ending past `expected + RUN_PADDING`, {@link EndOfPage}
+ * Throws {@link OutOfBounds} for a run ending past `expected + RUN_PADDING`, {@link EndOfPage}
  * where hyparquet's own reads would run off the page. Returns where hyparquet leaves its reader
  * and, when `match` is given, how many decoded values equal it (hyparquet counts nulls so).
  */
@@ -540,8 +568,8 @@ function walkHybrid(
   let size = expected;
   let seen = 0;
   let matches = 0;
-  const tooLong = (kind: string, count: number): RunTooLong =>
-    new RunTooLong(
+  const tooLong = (kind: string, count: number): OutOfBounds =>
+    new OutOfBounds(
       `${what} covering at most ${limit} values (the page declares ${expected}, + ${RUN_PADDING} padding)`,
       `${seen + count} (a${kind === 'RLE' ? 'n' : ''} ${kind} run of ${count} values after ${seen})`,
     );
@@ -615,6 +643,272 @@ function countPacked(
 }
 
 /**
+ * A reader over a page's values for the DELTA walks: every read that would leave the page is
+ * refused (hyparquet's own reads there would throw, but only after allocations sized by the
+ * numbers read before).
+ */
+class ValueCursor {
+  constructor(
+    readonly page: PageBytes,
+    public pos: number,
+    readonly what: string,
+  ) {}
+
+  /** Ensures bytes [pos, pos + n) are in the page. */
+  need(n: number, part: string): void {
+    if (this.pos < 0 || !this.page.need(this.pos + n)) {
+      throw new OutOfBounds(
+        `${this.what} inside its page (${this.page.length} bytes)`,
+        `${part} of ${n} bytes at byte ${this.pos}`,
+      );
+    }
+  }
+
+  /** The varint's bytes, at most {@link MAX_DELTA_VARINT_BYTES}; returns its first byte's position. */
+  private varintBytes(part: string): number {
+    const start = this.pos;
+    for (;;) {
+      this.need(1, part);
+      const b = this.page.bytes[this.pos++] as number;
+      if ((b & 0x80) === 0) return start;
+      if (this.pos - start >= MAX_DELTA_VARINT_BYTES) {
+        throw new OutOfBounds(
+          `${this.what} with varints of at most ${MAX_DELTA_VARINT_BYTES} bytes`,
+          `a longer ${part} at byte ${start}`,
+        );
+      }
+    }
+  }
+
+  /** An unsigned varint's exact value (below 2^70, all a 10-byte varint holds). */
+  unsigned(part: string): number {
+    const start = this.varintBytes(part);
+    let value = 0;
+    for (let i = start; i < this.pos; i++) {
+      value += ((this.page.bytes[i] as number) & 0x7f) * 2 ** (7 * (i - start));
+    }
+    return value;
+  }
+
+  /** hyparquet's `readVarInt`: 32 bits, higher groups wrap (JavaScript masks shift counts). */
+  private int32Bits(part: string): { low: number; start: number } {
+    const start = this.varintBytes(part);
+    let low = 0;
+    for (let i = start; i < this.pos; i++) {
+      low |= ((this.page.bytes[i] as number) & 0x7f) << (7 * (i - start));
+    }
+    return { low, start };
+  }
+
+  /** hyparquet's `readZigZag` (a DELTA stream's first value, on its INT32 path). */
+  zigzag32(part: string): number {
+    const { low } = this.int32Bits(part);
+    return (low >>> 1) ^ -(low & 1);
+  }
+
+  /** hyparquet's `readZigZagInt33` (a block's min delta on its INT32 path). */
+  zigzag33(part: string): number {
+    const { low, start } = this.int32Bits(part);
+    const high = this.pos - start === 5 ? ((this.page.bytes[start + 4] as number) >>> 4) & 1 : 0;
+    return ((low >>> 1) | (high << 31)) ^ -(low & 1);
+  }
+}
+
+/**
+ * Walks one DELTA_BINARY_PACKED stream as hyparquet's `deltaBinaryUnpack` reads `count` values:
+ * header within bounds (block size a multiple of 128 up to {@link MAX_DELTA_BLOCK}, miniblocks
+ * dividing it into multiples of 32 values, a total of at most `declared` values), every bit
+ * width hyparquet uses at most 64 and every miniblock it reads inside the page. With `onValue`,
+ * decodes the values as hyparquet's INT32 path does (the lengths of the byte-array encodings).
+ * Leaves `cursor` where hyparquet leaves its reader.
+ */
+function walkDeltaBinaryPacked(
+  cursor: ValueCursor,
+  count: number,
+  declared: number,
+  onValue?: (value: number, index: number) => void,
+): void {
+  const at = cursor.pos;
+  const fail = (expected: string, got: string): OutOfBounds =>
+    new OutOfBounds(
+      `${cursor.what}: ${expected}`,
+      `${got} (DELTA_BINARY_PACKED header at byte ${at})`,
+    );
+  const blockSize = cursor.unsigned('block size');
+  if (blockSize < 128 || blockSize > MAX_DELTA_BLOCK || blockSize % 128 !== 0) {
+    throw fail(`a block size that is a multiple of 128 up to ${MAX_DELTA_BLOCK}`, `${blockSize}`);
+  }
+  const miniblocks = cursor.unsigned('miniblock count');
+  const perMiniblock = blockSize / miniblocks;
+  if (miniblocks < 1 || !Number.isInteger(perMiniblock) || perMiniblock % 32 !== 0) {
+    throw fail(
+      `miniblocks dividing the block of ${blockSize} into multiples of 32 values`,
+      `${miniblocks} miniblocks`,
+    );
+  }
+  const total = cursor.unsigned('value count');
+  if (total > declared) {
+    throw fail(`at most the ${declared} values its page declares`, `a value count of ${total}`);
+  }
+  let value = cursor.zigzag32('first value');
+  if (count <= 0) return;
+  onValue?.(value, 0);
+  let produced = 1;
+  const { page } = cursor;
+  while (produced < count) {
+    const minDelta = cursor.zigzag33('min delta');
+    cursor.need(miniblocks, `${miniblocks} miniblock bit widths`);
+    const widths = cursor.pos;
+    cursor.pos += miniblocks;
+    for (let i = 0; i < miniblocks && produced < count; i++) {
+      const width = page.bytes[widths + i] as number;
+      if (width > 64) {
+        throw fail('bit widths of at most 64', `a bit width of ${width} (byte ${widths + i})`);
+      }
+      const bytes = (perMiniblock * width) / 8;
+      cursor.need(bytes, `a miniblock of ${perMiniblock} values at bit width ${width}`);
+      const n = Math.min(perMiniblock, count - produced);
+      if (onValue) {
+        // hyparquet's deltaBinaryUnpackInt32: LSB first, bits past 32 vanish, int32 wrapping.
+        let offset = cursor.pos;
+        let bitOffset = 0;
+        for (let j = 0; j < n; j++) {
+          let residual = 0;
+          for (let bitsRead = 0; bitsRead < width; ) {
+            const take = Math.min(8 - bitOffset, width - bitsRead);
+            if (bitsRead < 32) {
+              residual |=
+                (((page.bytes[offset] as number) >>> bitOffset) & ((1 << take) - 1)) << bitsRead;
+            }
+            bitsRead += take;
+            bitOffset += take;
+            if (bitOffset === 8) {
+              bitOffset = 0;
+              offset++;
+            }
+          }
+          value = (value + minDelta + residual) | 0;
+          onValue(value, produced + j);
+        }
+      }
+      cursor.pos += bytes;
+      produced += n;
+    }
+  }
+}
+
+/**
+ * The values of a DELTA_* or BYTE_STREAM_SPLIT page, from `pos` of its (decoded) bytes, as
+ * hyparquet's `readDataPage` / `readDataPageV2` decode `count` of them (see
+ * {@link walkDeltaBinaryPacked}); for the byte-array encodings also every length non-negative,
+ * every prefix at most its previous value's length, the bytes they cover inside the page and
+ * the bytes prefixes add within {@link DELTA_PREFIX_RATIO}. A BYTE_STREAM_SPLIT page must hold
+ * `count` values of its type's width.
+ */
+function walkValueEncoding(
+  encoding: number,
+  page: PageBytes,
+  pos: number,
+  count: number,
+  declared: number,
+  column: ColumnLevels,
+): void {
+  if (encoding === ALP) {
+    throw new OutOfBounds(
+      'a value encoding this loader checks (PLAIN, dictionary, RLE, DELTA_*, BYTE_STREAM_SPLIT); re-save the file with pyarrow defaults',
+      'ALP',
+    );
+  }
+  // hyparquet throws itself when sizing its output from a negative count.
+  if (count < 0) return;
+  if (encoding === DELTA_BINARY_PACKED) {
+    walkDeltaBinaryPacked(
+      new ValueCursor(page, pos, 'DELTA_BINARY_PACKED values'),
+      count,
+      declared,
+    );
+  } else if (encoding === DELTA_LENGTH_BYTE_ARRAY) {
+    const cursor = new ValueCursor(page, pos, 'DELTA_LENGTH_BYTE_ARRAY values');
+    let bytes = 0;
+    walkDeltaBinaryPacked(cursor, count, declared, (length, index) => {
+      if (length < 0) {
+        throw new OutOfBounds(
+          'DELTA_LENGTH_BYTE_ARRAY lengths of at least 0',
+          `a length of ${length} (value ${index})`,
+        );
+      }
+      bytes += length;
+    });
+    const left = page.length - cursor.pos;
+    if (bytes > left) {
+      throw new OutOfBounds(
+        `DELTA_LENGTH_BYTE_ARRAY lengths covering at most the ${left} bytes after them`,
+        `lengths adding up to ${bytes} bytes`,
+      );
+    }
+  } else if (encoding === DELTA_BYTE_ARRAY) {
+    const cursor = new ValueCursor(page, pos, 'DELTA_BYTE_ARRAY prefix lengths');
+    // As hyparquet holds them (count ≤ MAX_PAGE_VALUES + RUN_PADDING: at most 64 MiB).
+    const prefixes = new Int32Array(count);
+    walkDeltaBinaryPacked(cursor, count, declared, (prefix, index) => {
+      prefixes[index] = prefix;
+    });
+    const suffixes = new ValueCursor(page, cursor.pos, 'DELTA_BYTE_ARRAY suffix lengths');
+    const maxPrefixed = Math.min(
+      MAX_PAGE_BYTES,
+      Math.max(DELTA_PREFIX_RATIO * page.length, MIN_PREFIXED_BYTES),
+    );
+    let previous = 0;
+    let suffixBytes = 0;
+    let prefixedBytes = 0;
+    walkDeltaBinaryPacked(suffixes, count, declared, (suffix, index) => {
+      const prefix = prefixes[index] as number;
+      if (prefix < 0 || suffix < 0 || prefix > previous) {
+        throw new OutOfBounds(
+          "DELTA_BYTE_ARRAY prefix and suffix lengths of at least 0, each prefix at most the previous value's length",
+          `prefix ${prefix} and suffix ${suffix} for value ${index} (the previous value has ${previous} bytes)`,
+        );
+      }
+      previous = prefix + suffix;
+      suffixBytes += suffix;
+      if (prefix > 0) prefixedBytes += previous;
+      if (prefixedBytes > maxPrefixed) {
+        throw new OutOfBounds(
+          `DELTA_BYTE_ARRAY values sharing prefixes decoding to at most ${maxPrefixed} bytes (${DELTA_PREFIX_RATIO}× the page's ${page.length} bytes, at least ${MIN_PREFIXED_BYTES})`,
+          `${prefixedBytes} bytes by value ${index}`,
+        );
+      }
+    });
+    const left = page.length - suffixes.pos;
+    if (suffixBytes > left) {
+      throw new OutOfBounds(
+        `DELTA_BYTE_ARRAY suffix lengths covering at most the ${left} bytes after them`,
+        `suffix lengths adding up to ${suffixBytes} bytes`,
+      );
+    }
+  } else if (encoding === BYTE_STREAM_SPLIT) {
+    const type = column.physicalType;
+    const width =
+      type === 'INT32' || type === 'FLOAT'
+        ? 4
+        : type === 'INT64' || type === 'DOUBLE'
+          ? 8
+          : type === 'FIXED_LEN_BYTE_ARRAY'
+            ? (column.typeLength ?? 0)
+            : 0;
+    // hyparquet refuses other types, and a missing type_length, before allocating.
+    if (width <= 0) return;
+    const left = page.length - pos;
+    if (count * width > left) {
+      throw new OutOfBounds(
+        `BYTE_STREAM_SPLIT values inside their page (${left} bytes)`,
+        `${count} values of ${width} bytes`,
+      );
+    }
+  }
+}
+
+/**
  * The decoded bytes of a page as hyparquet's `decompressPage` produces them, for the codecs it
  * reads without plug-ins; undefined where it throws itself (another codec, a size mismatch).
  */
@@ -649,7 +943,10 @@ function walkDataPageV1(header: DataPageV1, page: PageBytes, column: ColumnLevel
     pos = levels.end;
     nonNull = levels.matches;
   }
-  if (!isDictionaryLike(header.encoding)) return;
+  if (!isDictionaryLike(header.encoding)) {
+    walkValueEncoding(header.encoding, page, pos, nonNull, numValues, column);
+    return;
+  }
   const boolean = column.physicalType === 'BOOLEAN';
   let width = 1;
   if (!boolean) {
@@ -707,6 +1004,8 @@ function walkDataPageV2(
     const valuesSize = uncompressedSize - definitionLevelsLength - repetitionLevelsLength;
     const width = values.bytes[0] as number;
     walkHybrid(values, 1, width, nonNull, valuesSize - 1, 'dictionary-index runs');
+  } else {
+    walkValueEncoding(encoding, values, 0, nonNull, numValues, column);
   }
 }
 
@@ -714,8 +1013,9 @@ function walkDataPageV2(
  * Checks every page of one column chunk (its bytes, from the dictionary or first data page to
  * the end): headers readable, sizes non-negative and inside the chunk, decompressed sizes
  * plausible for the codec, value counts within {@link MAX_PAGE_VALUES} and within the chunk's
- * declared total, v2 level lengths and null counts inside their page, and every RLE /
- * bit-packed run within its page's value count (see the file comment). Returns the first
+ * declared total, v2 level lengths and null counts inside their page, every RLE /
+ * bit-packed run within its page's value count, and DELTA_* / BYTE_STREAM_SPLIT values within
+ * their bounds (see the file comment and {@link walkValueEncoding}). Returns the first
  * problem, or undefined.
  */
 export function checkColumnChunkPages(
@@ -809,7 +1109,7 @@ export function checkColumnChunkPages(
         walkDataPageV2(v2, body, values, uncompressedSize, column);
       }
     } catch (error) {
-      if (error instanceof RunTooLong) return problem(error.expected, error.got);
+      if (error instanceof OutOfBounds) return problem(error.expected, error.got);
       if (error instanceof BadSnappy) {
         return problem(`a snappy stream decoding to ${uncompressedSize} bytes`, error.message);
       }

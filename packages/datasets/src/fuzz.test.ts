@@ -667,3 +667,439 @@ describe('the snappy decoder handed to hyparquet decodes what hyparquet decodes'
     expect(accepted).toBeGreaterThan(0);
   });
 });
+
+// --- Hostile DELTA_* / BYTE_STREAM_SPLIT pages built byte by byte -------------------------------
+// One REQUIRED column, one uncompressed data page (v1 or v2) whose value bytes are given as they
+// are, so each number hyparquet's `delta.js` / `byteStreamSplit` sizes an allocation or a loop by
+// can be set directly.
+
+const TYPES = { INT32: 1, INT64: 2, FLOAT: 4, BYTE_ARRAY: 6, FIXED_LEN_BYTE_ARRAY: 7 } as const;
+const ENCODINGS = {
+  DELTA_BINARY_PACKED: 5,
+  DELTA_LENGTH_BYTE_ARRAY: 6,
+  DELTA_BYTE_ARRAY: 7,
+  BYTE_STREAM_SPLIT: 9,
+  ALP: 10,
+} as const;
+
+function valuePageParquet(page: {
+  v2: boolean;
+  type: keyof typeof TYPES;
+  typeLength?: number;
+  encoding: keyof typeof ENCODINGS;
+  rows: number;
+  values: number[];
+}): Uint8Array {
+  const encoding = ENCODINGS[page.encoding];
+  const size = page.values.length;
+  const header = page.v2
+    ? [
+        i32(1, 3), // DATA_PAGE_V2
+        i32(2, size),
+        i32(3, size),
+        field(8, [
+          i32(1, page.rows),
+          i32(2, 0),
+          i32(3, page.rows),
+          i32(4, encoding),
+          i32(5, 0),
+          i32(6, 0),
+          [7, 2, []], // is_compressed: false
+        ]),
+      ]
+    : [
+        i32(1, 0), // DATA_PAGE
+        i32(2, size),
+        i32(3, size),
+        field(5, [i32(1, page.rows), i32(2, encoding), i32(3, 3), i32(4, 3)]),
+      ];
+  const data = [...struct(header), ...page.values];
+  const leaf: ThriftField[] = [i32(1, TYPES[page.type])];
+  if (page.typeLength !== undefined) leaf.push(i32(2, page.typeLength));
+  leaf.push(i32(3, 0), [4, 8, binary('value')]); // REQUIRED
+  if (page.type === 'BYTE_ARRAY') leaf.push(i32(6, 0)); // UTF8
+  const footer = struct([
+    i32(1, 1),
+    list(2, 12, [struct([[4, 8, binary('schema')], i32(5, 1)]), struct(leaf)]),
+    i64(3, page.rows),
+    list(4, 12, [
+      struct([
+        list(1, 12, [
+          struct([
+            i64(2, 4),
+            field(3, [
+              i32(1, TYPES[page.type]),
+              list(2, 5, [varint(zigzag(encoding))]),
+              list(3, 8, [binary('value')]),
+              i32(4, 0), // UNCOMPRESSED
+              i64(5, page.rows),
+              i64(6, data.length),
+              i64(7, data.length),
+              i64(9, 4),
+            ]),
+          ]),
+        ]),
+        i64(2, data.length),
+        i64(3, page.rows),
+      ]),
+    ]),
+  ]);
+  const magic = [...encoder.encode('PAR1')];
+  return Uint8Array.from([...magic, ...data, ...footer, ...u32(footer.length), ...magic]);
+}
+
+const zigzagVarint = (n: number): number[] => varint(zigzag(n));
+
+/** A DELTA_BINARY_PACKED stream with its header numbers and blocks given as they are. */
+function deltaStream(stream: {
+  blockSize?: number;
+  miniblocks?: number;
+  total: number;
+  first: number;
+  blocks?: { minDelta: number; widths: number[]; data: number[] }[];
+}): number[] {
+  const out = [
+    ...varint(stream.blockSize ?? 128),
+    ...varint(stream.miniblocks ?? 4),
+    ...varint(stream.total),
+    ...zigzagVarint(stream.first),
+  ];
+  for (const block of stream.blocks ?? []) {
+    out.push(...zigzagVarint(block.minDelta), ...block.widths, ...block.data);
+  }
+  return out;
+}
+
+/** Packs `values` (int32) as writers do: blocks of 128, 4 miniblocks of 32, LSB first, padded. */
+function deltaPack(values: number[]): number[] {
+  const blocks: { minDelta: number; widths: number[]; data: number[] }[] = [];
+  for (let start = 1; start < values.length; start += 128) {
+    const deltas: number[] = [];
+    for (let i = start; i < Math.min(start + 128, values.length); i++) {
+      deltas.push((values[i] as number) - (values[i - 1] as number));
+    }
+    const minDelta = Math.min(...deltas);
+    const widths: number[] = [];
+    const data: number[] = [];
+    for (let m = 0; m < 4; m++) {
+      const mini = deltas.slice(m * 32, m * 32 + 32).map((d) => d - minDelta);
+      const width = mini.length ? 32 - Math.clz32(Math.max(...mini)) : 0;
+      widths.push(width);
+      let bits = 0n;
+      for (let j = 0; j < 32; j++) bits |= BigInt(mini[j] ?? 0) << BigInt(j * width);
+      for (let b = 0; b < 4 * width; b++) data.push(Number((bits >> BigInt(8 * b)) & 0xffn));
+    }
+    blocks.push({ minDelta, widths, data });
+  }
+  return deltaStream({ total: values.length, first: values[0] ?? 0, blocks });
+}
+
+describe('hostile DELTA_* / BYTE_STREAM_SPLIT values inside a data page', () => {
+  const load = async (bytes: Uint8Array, name: string) => {
+    const path = join(temp, name);
+    writeFileSync(path, bytes);
+    const start = performance.now();
+    const outcome = await loadRecords(path, z.unknown()).then(
+      (result) => result.records,
+      (error: unknown) => error as DatasetsError,
+    );
+    return { outcome, ms: performance.now() - start };
+  };
+  const text = (s: string): number[] => [...encoder.encode(s)];
+  const words = ['apple', 'applesauce', 'apply', 'banana', 'band', 'bandana', '', 'ηθ'];
+  const ints = Array.from({ length: 300 }, (_, i) =>
+    i % 7 === 3 ? -(i ** 3) : i * 1000 + (i % 5),
+  );
+  const sharedPrefix = (a: string, b: string): number => {
+    const x = encoder.encode(a);
+    const y = encoder.encode(b);
+    let n = 0;
+    while (n < x.length && x[n] === y[n]) n++;
+    return n;
+  };
+
+  it.each(['uncompressed', 'snappy'])(
+    'hyparquet-writer files with every DELTA_* and BYTE_STREAM_SPLIT encoding load as written (%s)',
+    async (codec) => {
+      // tools/reference/datasets_delta_parquet.mjs: 300 rows, 2 row groups, several v2 pages per chunk.
+      const { rows } = JSON.parse(
+        readFileSync(fixturePath('datasets', 'delta_expected.json'), 'utf8'),
+      ) as { rows: Record<string, unknown>[] };
+      const { records } = await loadRecords(
+        fixturePath('datasets', `delta_${codec}.parquet`),
+        z.unknown(),
+      );
+      const asJson = JSON.parse(
+        JSON.stringify(records, (_key, value) =>
+          typeof value === 'bigint' ? String(value) : value,
+        ),
+      );
+      expect(asJson).toEqual(rows);
+    },
+  );
+
+  it(`mutated hyparquet-writer DELTA files end in DatasetsError or records, ${fuzzRuns(300)} cases`, async () => {
+    const seeds = ['uncompressed', 'snappy'].map(
+      (codec) => new Uint8Array(readFileSync(fixturePath('datasets', `delta_${codec}.parquet`))),
+    );
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(mutatedBytesArb(seeds), async (bytes) => {
+        const path = join(temp, `delta-${n++}.parquet`);
+        writeFileSync(path, bytes);
+        await expectTypedAsync(TYPED, () => loadRecords(path, z.unknown(), { onInvalid: 'skip' }));
+        rmSync(path);
+      }),
+      { seed: FUZZ_SEED, numRuns: fuzzRuns(300) },
+    );
+  });
+
+  it.each([false, true])(
+    'hand-built valid pages read back their values (DataPage v2: %s)',
+    async (v2) => {
+      const dbp = await load(
+        valuePageParquet({
+          v2,
+          type: 'INT32',
+          encoding: 'DELTA_BINARY_PACKED',
+          rows: ints.length,
+          values: deltaPack(ints),
+        }),
+        `ok-dbp-${v2}.parquet`,
+      );
+      expect(dbp.outcome).toEqual(ints.map((value) => ({ value })));
+      const dlba = await load(
+        valuePageParquet({
+          v2,
+          type: 'BYTE_ARRAY',
+          encoding: 'DELTA_LENGTH_BYTE_ARRAY',
+          rows: words.length,
+          values: [
+            ...deltaPack(words.map((w) => encoder.encode(w).length)),
+            ...words.flatMap(text),
+          ],
+        }),
+        `ok-dlba-${v2}.parquet`,
+      );
+      expect(dlba.outcome).toEqual(words.map((value) => ({ value })));
+      const prefixes = words.map((w, i) => (i ? sharedPrefix(words[i - 1] as string, w) : 0));
+      const suffixes = words.map((w, i) => encoder.encode(w).subarray(prefixes[i]));
+      const dba = await load(
+        valuePageParquet({
+          v2,
+          type: 'BYTE_ARRAY',
+          encoding: 'DELTA_BYTE_ARRAY',
+          rows: words.length,
+          values: [
+            ...deltaPack(prefixes),
+            ...deltaPack(suffixes.map((s) => s.length)),
+            ...suffixes.flatMap((s) => [...s]),
+          ],
+        }),
+        `ok-dba-${v2}.parquet`,
+      );
+      expect(dba.outcome).toEqual(words.map((value) => ({ value })));
+      const floats = [1.5, -2.25, 1e-3, 3e7];
+      const split = [0, 1, 2, 3].flatMap((b) =>
+        floats.map((f) => new Uint8Array(Float32Array.of(f).buffer)[b] as number),
+      );
+      const bss = await load(
+        valuePageParquet({
+          v2,
+          type: 'FLOAT',
+          encoding: 'BYTE_STREAM_SPLIT',
+          rows: 4,
+          values: split,
+        }),
+        `ok-bss-${v2}.parquet`,
+      );
+      expect(bss.outcome).toEqual(floats.map((value) => ({ value: Math.fround(value) })));
+    },
+  );
+
+  const block = (widths: number[], data: number[] = []) => ({ minDelta: 1, widths, data });
+  type Page = Omit<Parameters<typeof valuePageParquet>[0], 'v2'>;
+  const dbp = (values: number[], type: Page['type'] = 'INT64', rows = 4): Page => ({
+    type,
+    encoding: 'DELTA_BINARY_PACKED',
+    rows,
+    values,
+  });
+  const cases: [name: string, page: Page, message: RegExp][] = [
+    [
+      'DELTA_BINARY_PACKED block size 100 (not a multiple of 128)',
+      dbp(deltaStream({ blockSize: 100, total: 4, first: 0 })),
+      /expected DELTA_BINARY_PACKED values: a block size that is a multiple of 128 up to 65536, got 100 \(DELTA_BINARY_PACKED header at byte 0\)/,
+    ],
+    [
+      'DELTA_BINARY_PACKED block size 2^31 - 128',
+      dbp(deltaStream({ blockSize: 2 ** 31 - 128, miniblocks: 1, total: 4, first: 0 })),
+      /a block size that is a multiple of 128 up to 65536, got 2147483520/,
+    ],
+    [
+      // hyparquet's INT64 path: new Uint8Array(miniblockPerBlock) for every block.
+      'DELTA_BINARY_PACKED miniblock count 2^31 - 1',
+      dbp(deltaStream({ miniblocks: 2 ** 31 - 1, total: 4, first: 0, blocks: [block([])] })),
+      /miniblocks dividing the block of 128 into multiples of 32 values, got 2147483647 miniblocks/,
+    ],
+    [
+      // -1 to hyparquet's 32-bit varint: its INT32 path moves the reader back before the block's
+      // min delta and reads the same block forever.
+      'DELTA_BINARY_PACKED miniblock count 2^32 - 1 (an endless loop in hyparquet)',
+      dbp(
+        deltaStream({ miniblocks: 2 ** 32 - 1, total: 4, first: 0, blocks: [block([])] }),
+        'INT32',
+      ),
+      /got 4294967295 miniblocks/,
+    ],
+    [
+      'DELTA_BINARY_PACKED miniblock count 0',
+      dbp(deltaStream({ miniblocks: 0, total: 4, first: 0 })),
+      /got 0 miniblocks/,
+    ],
+    [
+      'DELTA_BINARY_PACKED 8 miniblocks of 16 values',
+      dbp(deltaStream({ miniblocks: 8, total: 4, first: 0 })),
+      /got 8 miniblocks/,
+    ],
+    [
+      'DELTA_BINARY_PACKED total value count 10^9',
+      dbp(deltaStream({ total: 1e9, first: 0 })),
+      /at most the 4 values its page declares, got a value count of 1000000000/,
+    ],
+    [
+      'DELTA_BINARY_PACKED bit width 65',
+      dbp(deltaStream({ total: 4, first: 0, blocks: [block([65, 0, 0, 0])] })),
+      /bit widths of at most 64, got a bit width of 65/,
+    ],
+    [
+      'DELTA_BINARY_PACKED miniblock data past the page',
+      dbp(deltaStream({ total: 4, first: 0, blocks: [block([32, 0, 0, 0], [1, 2, 3])] })),
+      /expected DELTA_BINARY_PACKED values inside its page \(\d+ bytes\), got a miniblock of 32 values at bit width 32 of 128 bytes at byte \d+/,
+    ],
+    [
+      'DELTA_BINARY_PACKED bit widths past the page',
+      dbp(deltaStream({ total: 4, first: 0, blocks: [block([0, 0])] })),
+      /got 4 miniblock bit widths of 4 bytes at byte \d+/,
+    ],
+    [
+      // hyparquet's INT64 path reads it into a BigInt with a shift per byte (quadratic).
+      'DELTA_BINARY_PACKED first value: a varint of 100,000 bytes',
+      dbp([...deltaStream({ total: 4, first: 0 }).slice(0, 4), ...Array(100_000).fill(0xff), 1]),
+      /with varints of at most 10 bytes, got a longer first value at byte 4/,
+    ],
+    [
+      'DELTA_LENGTH_BYTE_ARRAY length -5',
+      {
+        type: 'BYTE_ARRAY',
+        encoding: 'DELTA_LENGTH_BYTE_ARRAY',
+        rows: 2,
+        values: [...deltaPack([3, -5]), 1, 2, 3],
+      },
+      /expected DELTA_LENGTH_BYTE_ARRAY lengths of at least 0, got a length of -5 \(value 1\)/,
+    ],
+    [
+      'DELTA_LENGTH_BYTE_ARRAY lengths of 2^30 past the page',
+      {
+        type: 'BYTE_ARRAY',
+        encoding: 'DELTA_LENGTH_BYTE_ARRAY',
+        rows: 2,
+        values: [...deltaPack([3, 2 ** 30]), 1, 2, 3],
+      },
+      /expected DELTA_LENGTH_BYTE_ARRAY lengths covering at most the 3 bytes after them, got lengths adding up to 1073741827 bytes/,
+    ],
+    [
+      // hyparquet: new Uint8Array(prefix + suffix), 1 GiB from a 20-byte page.
+      'DELTA_BYTE_ARRAY prefix 2^30 after a value of 3 bytes',
+      {
+        type: 'BYTE_ARRAY',
+        encoding: 'DELTA_BYTE_ARRAY',
+        rows: 2,
+        values: [...deltaPack([0, 2 ** 30]), ...deltaPack([3, 0]), 1, 2, 3],
+      },
+      /each prefix at most the previous value's length, got prefix 1073741824 and suffix 0 for value 1 \(the previous value has 3 bytes\)/,
+    ],
+    [
+      'DELTA_BYTE_ARRAY a prefix on the first value',
+      {
+        type: 'BYTE_ARRAY',
+        encoding: 'DELTA_BYTE_ARRAY',
+        rows: 2,
+        values: [...deltaPack([2, 0]), ...deltaPack([3, 0]), 1, 2, 3],
+      },
+      /got prefix 2 and suffix 3 for value 0 \(the previous value has 0 bytes\)/,
+    ],
+    [
+      'DELTA_BYTE_ARRAY a negative suffix length',
+      {
+        type: 'BYTE_ARRAY',
+        encoding: 'DELTA_BYTE_ARRAY',
+        rows: 2,
+        values: [...deltaPack([0, 0]), ...deltaPack([3, -1]), 1, 2, 3],
+      },
+      /got prefix 0 and suffix -1 for value 1/,
+    ],
+    [
+      'DELTA_BYTE_ARRAY suffixes past the page',
+      {
+        type: 'BYTE_ARRAY',
+        encoding: 'DELTA_BYTE_ARRAY',
+        rows: 2,
+        values: [...deltaPack([0, 1]), ...deltaPack([3, 100_000]), 1, 2, 3],
+      },
+      /expected DELTA_BYTE_ARRAY suffix lengths covering at most the 3 bytes after them, got suffix lengths adding up to 100003 bytes/,
+    ],
+    [
+      // hyparquet would allocate 2^20 values of 1,000 bytes (1 GiB) from a page of ~1.1 kB.
+      'DELTA_BYTE_ARRAY 2^20 values repeating a 1,000-byte prefix',
+      {
+        type: 'BYTE_ARRAY',
+        encoding: 'DELTA_BYTE_ARRAY',
+        rows: 2 ** 20,
+        values: [
+          ...deltaPack([0, ...Array(2 ** 20 - 1).fill(1000)]),
+          ...deltaPack([1000, ...Array(2 ** 20 - 1).fill(0)]),
+          ...Array(1000).fill(97),
+        ],
+      },
+      /expected DELTA_BYTE_ARRAY values sharing prefixes decoding to at most 16777216 bytes \(64× the page's \d+ bytes, at least 16777216\), got 16778000 bytes by value 16778/,
+    ],
+    [
+      // hyparquet: new Uint8Array(count * type_length), 4 GiB.
+      'BYTE_STREAM_SPLIT of FIXED_LEN_BYTE_ARRAY with type_length 2^30',
+      {
+        type: 'FIXED_LEN_BYTE_ARRAY',
+        typeLength: 2 ** 30,
+        encoding: 'BYTE_STREAM_SPLIT',
+        rows: 4,
+        values: [1, 2, 3, 4],
+      },
+      /expected BYTE_STREAM_SPLIT values inside their page \(4 bytes\), got 4 values of 1073741824 bytes/,
+    ],
+    [
+      'BYTE_STREAM_SPLIT of 10^6 floats in 8 bytes',
+      { type: 'FLOAT', encoding: 'BYTE_STREAM_SPLIT', rows: 1e6, values: [1, 2, 3, 4, 5, 6, 7, 8] },
+      /got 1000000 values of 4 bytes/,
+    ],
+    [
+      'an ALP page (an encoding no walk checks: refused)',
+      { type: 'FLOAT', encoding: 'ALP', rows: 4, values: [0, 0, 0, 0, 1, 2, 3, 4] },
+      /expected a value encoding this loader checks .*got ALP/,
+    ],
+  ];
+  for (const v2 of [false, true]) {
+    it.each(cases)(
+      `%s (DataPage v2: ${v2}): PARSE_FAILED naming file, column and page, < 300 ms`,
+      async (name, page, message) => {
+        const file = `${name.replace(/\W+/g, '-')}-${v2}.parquet`;
+        const { outcome, ms } = await load(valuePageParquet({ v2, ...page }), file);
+        expect(outcome).toBeInstanceOf(DatasetsError);
+        const error = outcome as DatasetsError;
+        expect(error.code).toBe('PARSE_FAILED');
+        expect(error.message).toContain(`${file} row group 0 column "value" page 0 (byte 4)`);
+        expect(error.message).toMatch(message);
+        expect(ms).toBeLessThan(300);
+      },
+    );
+  }
+});

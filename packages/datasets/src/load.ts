@@ -614,6 +614,7 @@ function columnLevels(tree: SchemaTree, pathInSchema: readonly string[]): Column
   });
   return {
     physicalType: node.element.type,
+    typeLength: node.element.type_length,
     maxDefinitionLevel,
     maxRepetitionLevel,
     pathLength: path.length,
