@@ -49,6 +49,28 @@ export class DenseLinear implements Linear {
     return op(x) as tf.Tensor2D;
   }
 
+  /**
+   * `dy · W` (`[..., out]` → `[..., in]`): the product the gradient of {@link DenseLinear.apply}
+   * with respect to its input needs, for callers that write their own backward pass (a chunked
+   * cross-entropy over the vocabulary head). On webgpu it runs the tiled WGSL kernel.
+   *
+   * @example
+   * ```ts
+   * const dx = head.applyTransposed(dLogits); // [rows, vocab] → [rows, hidden]
+   * ```
+   */
+  applyTransposed(dy: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const leading = dy.shape.slice(0, -1);
+      const flat = tf.reshape(dy, [-1, this.outFeatures]) as tf.Tensor2D;
+      const [rows] = flat.shape;
+      const product = useTiledKernels(rows, this.outFeatures, this.inFeatures, 'kn')
+        ? tiledMatMul(flat, this.weight, 'kn')
+        : tf.matMul(flat, this.weight);
+      return tf.reshape(product, [...leading, this.inFeatures]);
+    });
+  }
+
   weights(): Record<string, tf.Tensor> {
     return { weight: this.weight };
   }

@@ -1,5 +1,6 @@
+import { DenseLinear } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionInputs, decoderLayerForward, headLogits } from './_decoder-layer';
+import { attentionInputs, decoderLayerForward, headLogits, rmsNorm } from './_decoder-layer';
 import { checkDeviceFits } from './_device-limits';
 import { selectTargets } from './_select-targets';
 import { SETTINGS, sequenceTooLong, TRAIN_LIMITS } from './_sequence-limits';
@@ -144,11 +145,105 @@ export function lossSum(logits: tf.Tensor3D, prepared: PreparedBatch): tf.Scalar
   });
 }
 
+/** Logits per chunk of the chunked head loss: 2^26 f32 values (256 MiB) at most. */
+const CHUNK_LOGITS = 2 ** 26;
+
+/**
+ * Options of {@link headLossSum}.
+ */
+export interface HeadLossOptions {
+  /** Rows of `[rows, vocab]` logits alive at once (default: 2^26 / vocab); `0`: unchunked. */
+  chunkRows?: number;
+}
+
+/**
+ * `lossSum(headLogits(model, hidden))`, computed a chunk of rows at a time when the head is a
+ * frozen dense projection: the `[B·(T−1), vocab]` logits, their log-softmax and their gradient
+ * (2.1 GB each at a 1B model's 128k vocabulary and 4096 tokens) never exist whole; the backward
+ * recomputes each chunk's logits (one more head matmul) and returns `dL/dhidden`. The loss is the
+ * same sum of the same per-row values; only the rounding of the gradient's softmax differs.
+ */
+export function headLossSum(
+  model: LlamaModel,
+  hidden: tf.Tensor,
+  prepared: PreparedBatch,
+  options: HeadLossOptions = {},
+): tf.Scalar {
+  const head = model.lmHead;
+  const vocab = model.config.vocabSize;
+  const chunk = options.chunkRows ?? Math.max(1, Math.floor(CHUNK_LOGITS / vocab));
+  if (chunk <= 0 || !(head instanceof DenseLinear) || head.weight instanceof tf.Variable) {
+    return lossSum(headLogits(model, hidden), prepared);
+  }
+  return tf.tidy(() => {
+    const { batch, steps } = prepared;
+    const width = hidden.shape[2] as number;
+    const normed = rmsNorm(hidden, model.norm, model.config.rmsNormEps);
+    const rows = tf.reshape(tf.slice(normed, [0, 0, 0], [batch, steps - 1, width]), [
+      batch * (steps - 1),
+      width,
+    ]);
+    return chunkedCrossEntropySum(rows as tf.Tensor2D, head, prepared, chunk);
+  });
+}
+
+/** `−Σ_i w_i · log_softmax(x_i · Wᵀ)[t_i]` over chunks of rows, with its own backward for `x`. */
+function chunkedCrossEntropySum(
+  rows: tf.Tensor2D,
+  head: DenseLinear,
+  prepared: PreparedBatch,
+  chunk: number,
+): tf.Scalar {
+  const [count] = rows.shape;
+  const vocab = head.outFeatures;
+  const spans: [number, number][] = [];
+  for (let start = 0; start < count; start += chunk) {
+    spans.push([start, Math.min(chunk, count - start)]);
+  }
+  // [row, target] pairs per chunk: coordinates below 2^24, exact where indices are read as f32.
+  const pairsOf = (start: number, size: number) =>
+    tf.stack([tf.range(0, size, 1, 'int32'), tf.slice(prepared.targets, start, size)], 1);
+  const op = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([x]);
+    let total: tf.Tensor = tf.scalar(0);
+    for (const [start, size] of spans) {
+      const next = tf.tidy(() => {
+        const logProbs = tf.logSoftmax(head.apply(tf.slice(x, [start, 0], [size, -1])));
+        const picked = tf.gatherND(logProbs, pairsOf(start, size));
+        const weights = tf.slice(prepared.weights, start, size);
+        return tf.sub(total, tf.sum(tf.mul(picked, weights)));
+      });
+      total.dispose();
+      total = next;
+    }
+    return {
+      value: total,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const input = saved[0] as tf.Tensor;
+        const parts = spans.map(([start, size]) =>
+          tf.tidy(() => {
+            // d(−w·log_softmax[t])/dlogits = w · (softmax − onehot(t)), times the upstream dy.
+            const probs = tf.softmax(head.apply(tf.slice(input, [start, 0], [size, -1])));
+            const weights = tf.mul(tf.slice(prepared.weights, start, size), dy);
+            const onehot = tf.scatterND(pairsOf(start, size), tf.ones([size]), [size, vocab]);
+            const dLogits = tf.mul(tf.sub(probs, onehot), tf.expandDims(weights, 1));
+            return head.applyTransposed(dLogits);
+          }),
+        );
+        const dx = parts.length === 1 ? (parts[0] as tf.Tensor) : tf.concat(parts, 0);
+        if (parts.length > 1) tf.dispose(parts);
+        return dx;
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return op(rows) as tf.Scalar;
+}
+
 /** The whole forward: Σ token losses of a prepared micro-batch. */
 export function forwardLossSum(model: LlamaModel, prepared: PreparedBatch): tf.Scalar {
   return tf.tidy(() => {
     let hidden: tf.Tensor = embed(model, prepared);
     for (let i = 0; i < model.layers.length; i++) hidden = decoderLayer(model, i, hidden, prepared);
-    return lossSum(headLogits(model, hidden), prepared);
+    return headLossSum(model, hidden, prepared);
   });
 }

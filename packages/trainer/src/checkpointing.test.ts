@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
-import { injectLora, loraLayers, setLoraTraining } from '@qlora/lora';
+import { DenseLinear, injectLora, loraLayers, setLoraTraining } from '@qlora/lora';
 import { fixturePath } from '@qlora/test-utils';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { forwardLossSum, prepareBatch } from './_train-forward';
+import { forwardLossSum, headLossSum, prepareBatch } from './_train-forward';
 import { lossGradients } from './checkpointing';
 import type { LlamaModel } from './llama-model';
 import { loadModel } from './load-model';
@@ -80,5 +80,42 @@ describe('gradient checkpointing (per-layer recomputation)', () => {
     tf.dispose([ours, logits, theirs]);
     prepared.dispose();
     setLoraTraining(model, true);
+  });
+});
+
+describe('the chunked head loss', () => {
+  it('gives the unchunked loss and dL/dhidden with chunks of 7 rows (uneven last chunk), leaking nothing', async () => {
+    expect(model.lmHead).toBeInstanceOf(DenseLinear); // the chunked path, not the fallback
+    const prepared = prepareBatch(model, batch);
+    const hidden = tf.randomNormal([B, T, model.config.hiddenSize], 0, 1, 'float32', 5);
+    try {
+      const run = (chunkRows: number) =>
+        tf.tidy(() => {
+          const { value, grads } = tf.valueAndGrads((h: tf.Tensor) =>
+            headLossSum(model, h, prepared, { chunkRows }),
+          )([hidden]);
+          return [value, grads[0] as tf.Tensor];
+        });
+      const before = tf.memory().numTensors;
+      const [chunkedLoss, chunkedGrad] = run(7);
+      const [wholeLoss, wholeGrad] = run(0);
+      const loss = (await (chunkedLoss as tf.Tensor).data())[0] as number;
+      const want = (await (wholeLoss as tf.Tensor).data())[0] as number;
+      expect(Math.abs(loss - want)).toBeLessThan(1e-6 * Math.abs(want));
+      const g = (await (chunkedGrad as tf.Tensor).data()) as Float32Array;
+      const w = (await (wholeGrad as tf.Tensor).data()) as Float32Array;
+      let diff = 0;
+      let ref = 0;
+      for (let i = 0; i < w.length; i++) {
+        diff = Math.max(diff, Math.abs((g[i] as number) - (w[i] as number)));
+        ref = Math.max(ref, Math.abs(w[i] as number));
+      }
+      expect(diff / ref).toBeLessThan(1e-5);
+      tf.dispose([chunkedLoss, chunkedGrad, wholeLoss, wholeGrad] as tf.Tensor[]);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      prepared.dispose();
+      hidden.dispose();
+    }
   });
 });

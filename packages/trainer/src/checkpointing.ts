@@ -1,6 +1,5 @@
 import { loraLayers } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
-import { headLogits } from './_decoder-layer';
 import { guardDeviceErrors } from './_device-limits';
 import {
   dropoutCounters,
@@ -14,7 +13,7 @@ import {
   embed,
   type FlatBatch,
   forwardLossSum,
-  lossSum,
+  headLossSum,
   prepareBatch,
 } from './_train-forward';
 import { ensureGradients } from './ensure-gradients';
@@ -180,7 +179,7 @@ function checkpointedGradients(
   try {
     const [scaledLoss, dLast] = tf.tidy(() => {
       const { value, grads } = tf.valueAndGrads((h: tf.Tensor) =>
-        tf.mul(lossSum(headLogits(model, h), prepared), tf.scalar(scale)),
+        tf.mul(headLossSum(model, h, prepared), tf.scalar(scale)),
       )([hidden]);
       return [value as tf.Scalar, grads[0] as tf.Tensor];
     });
