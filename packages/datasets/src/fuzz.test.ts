@@ -300,6 +300,55 @@ function snappyLiterals(bytes: number[]): number[] {
  * A one-column parquet file: dictionary page [7, 9], then one data page (v1 or v2). With
  * `snappy`, page data is snappy-compressed (v2: the values; its levels stay raw).
  */
+/**
+ * A one-column, one-row-group parquet file around the given column chunk bytes (an optional
+ * dictionary page, then the data page): `PAR1`, chunk, thrift footer, footer length, `PAR1`.
+ */
+function parquetFile(column: {
+  name: string;
+  leaf: ThriftField[];
+  physicalType: number;
+  encodings: number[][];
+  codec: number;
+  rows: number;
+  dictionary: number[];
+  data: number[];
+}): Uint8Array {
+  const chunk = column.dictionary.length + column.data.length;
+  const metaData: ThriftField[] = [
+    i32(1, column.physicalType),
+    list(2, 5, column.encodings),
+    list(3, 8, [binary(column.name)]),
+    i32(4, column.codec),
+    i64(5, column.rows),
+    i64(6, chunk),
+    i64(7, chunk),
+    i64(9, 4 + column.dictionary.length),
+  ];
+  if (column.dictionary.length > 0) metaData.push(i64(11, 4));
+  const footer = struct([
+    i32(1, 1),
+    list(2, 12, [struct([[4, 8, binary('schema')], i32(5, 1)]), struct(column.leaf)]),
+    i64(3, column.rows),
+    list(4, 12, [
+      struct([
+        list(1, 12, [struct([i64(2, 4), field(3, metaData)])]),
+        i64(2, chunk),
+        i64(3, column.rows),
+      ]),
+    ]),
+  ]);
+  const magic = [...encoder.encode('PAR1')];
+  return Uint8Array.from([
+    ...magic,
+    ...column.dictionary,
+    ...column.data,
+    ...footer,
+    ...u32(footer.length),
+    ...magic,
+  ]);
+}
+
 function tinyParquet(page: {
   v2: boolean;
   rows: number;
@@ -351,46 +400,16 @@ function tinyParquet(page: {
         field(5, [i32(1, page.rows), i32(2, 8), i32(3, 3), i32(4, 3)]),
       ];
   const data = [...struct(dataHeader), ...dataBody];
-  const chunk = dictionary.length + data.length;
-  const footer = struct([
-    i32(1, 1),
-    list(2, 12, [
-      struct([[4, 8, binary('schema')], i32(5, 1)]),
-      struct([i32(1, 1), i32(3, 1), [4, 8, binary('answer')]]), // INT32, OPTIONAL
-    ]),
-    i64(3, page.rows),
-    list(4, 12, [
-      struct([
-        list(1, 12, [
-          struct([
-            i64(2, 4),
-            field(3, [
-              i32(1, 1),
-              list(2, 5, [[0], [6], [16]]), // PLAIN, RLE, RLE_DICTIONARY
-              list(3, 8, [binary('answer')]),
-              i32(4, page.snappy ? 1 : 0), // SNAPPY or UNCOMPRESSED
-              i64(5, page.rows),
-              i64(6, chunk),
-              i64(7, chunk),
-              i64(9, 4 + dictionary.length),
-              i64(11, 4),
-            ]),
-          ]),
-        ]),
-        i64(2, chunk),
-        i64(3, page.rows),
-      ]),
-    ]),
-  ]);
-  const magic = [...encoder.encode('PAR1')];
-  return Uint8Array.from([
-    ...magic,
-    ...dictionary,
-    ...data,
-    ...footer,
-    ...u32(footer.length),
-    ...magic,
-  ]);
+  return parquetFile({
+    name: 'answer',
+    leaf: [i32(1, 1), i32(3, 1), [4, 8, binary('answer')]], // INT32, OPTIONAL
+    physicalType: 1,
+    encodings: [[0], [6], [16]], // PLAIN, RLE, RLE_DICTIONARY
+    codec: page.snappy ? 1 : 0, // SNAPPY or UNCOMPRESSED
+    rows: page.rows,
+    dictionary,
+    data,
+  });
 }
 
 /** An RLE run header: `count` values of `value` (1-byte width). */
@@ -713,39 +732,20 @@ function valuePageParquet(page: {
         i32(3, size),
         field(5, [i32(1, page.rows), i32(2, encoding), i32(3, 3), i32(4, 3)]),
       ];
-  const data = [...struct(header), ...page.values];
   const leaf: ThriftField[] = [i32(1, TYPES[page.type])];
   if (page.typeLength !== undefined) leaf.push(i32(2, page.typeLength));
   leaf.push(i32(3, 0), [4, 8, binary('value')]); // REQUIRED
   if (page.type === 'BYTE_ARRAY') leaf.push(i32(6, 0)); // UTF8
-  const footer = struct([
-    i32(1, 1),
-    list(2, 12, [struct([[4, 8, binary('schema')], i32(5, 1)]), struct(leaf)]),
-    i64(3, page.rows),
-    list(4, 12, [
-      struct([
-        list(1, 12, [
-          struct([
-            i64(2, 4),
-            field(3, [
-              i32(1, TYPES[page.type]),
-              list(2, 5, [varint(zigzag(encoding))]),
-              list(3, 8, [binary('value')]),
-              i32(4, 0), // UNCOMPRESSED
-              i64(5, page.rows),
-              i64(6, data.length),
-              i64(7, data.length),
-              i64(9, 4),
-            ]),
-          ]),
-        ]),
-        i64(2, data.length),
-        i64(3, page.rows),
-      ]),
-    ]),
-  ]);
-  const magic = [...encoder.encode('PAR1')];
-  return Uint8Array.from([...magic, ...data, ...footer, ...u32(footer.length), ...magic]);
+  return parquetFile({
+    name: 'value',
+    leaf,
+    physicalType: TYPES[page.type],
+    encodings: [varint(zigzag(encoding))],
+    codec: 0, // UNCOMPRESSED
+    rows: page.rows,
+    dictionary: [],
+    data: [...struct(header), ...page.values],
+  });
 }
 
 const zigzagVarint = (n: number): number[] => varint(zigzag(n));

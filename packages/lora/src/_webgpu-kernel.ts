@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DEQUANTIZE_KERNEL } from './_cpu-kernel';
 
-// What this file needs of tfjs-backend-webgpu's backend (not a dependency of this package).
-interface WebgpuBackendLike {
+/** What the WGSL kernels need of tfjs-backend-webgpu's backend (not a dependency of this package). */
+export interface WebgpuBackendLike {
   runWebGPUProgram(
     program: object,
     inputs: tf.TensorInfo[],

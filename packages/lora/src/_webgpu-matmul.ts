@@ -1,14 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-
-// What this file needs of tfjs-backend-webgpu's backend (not a dependency of this package).
-interface WebgpuBackendLike {
-  runWebGPUProgram(
-    program: object,
-    inputs: tf.TensorInfo[],
-    outputDtype: tf.DataType,
-    programUniforms: { type: 'int32' | 'float32'; data: number[] }[],
-  ): tf.TensorInfo;
-}
+import type { WebgpuBackendLike } from './_webgpu-kernel';
 
 /** Name of the tiled f32 matmul kernel (webgpu only). */
 export const TILED_MATMUL_KERNEL = 'QloraTiledMatMul';

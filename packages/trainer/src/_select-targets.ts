@@ -8,13 +8,22 @@ import * as tf from '@tensorflow/tfjs-core';
  * the backward scatters `dy` into a zero `[rows, vocab]` gradient, the tensor logSoftmax's
  * gradient needs anyway.
  */
+/**
+ * `[rows, 2]` `(row, targets[row])` pairs for gatherND / scatterND: each coordinate is below
+ * 2^24, so backends that read indices as f32 (webgpu) still address exactly; a flat
+ * row·vocab + target index would not be.
+ */
+export function targetPositions(targets: tf.Tensor1D): tf.Tensor2D {
+  return tf.stack([tf.range(0, targets.shape[0], 1, 'int32'), targets], 1) as tf.Tensor2D;
+}
+
 export function selectTargets(logProbs: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
   const [rows, vocab] = logProbs.shape;
   // (row, target) pairs: each coordinate is below 2^24, so backends that read indices as f32
   // (webgpu) still address exactly; a flat row·vocab + target index would not be. (A gather with
   // batchDims = 1 would do too, but tfjs-wasm 4.22 reads out of bounds with it.)
   const select = tf.customGrad(((lp: tf.Tensor, save: tf.GradSaveFunc) => {
-    const positions = tf.stack([tf.range(0, rows, 1, 'int32'), targets], 1);
+    const positions = targetPositions(targets);
     save([positions]);
     return {
       value: tf.gatherND(lp, positions),

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fixturePath } from '@qlora/test-utils';
+import { TrainerError } from './errors';
 
 /** Reference data of one case made by tools/reference/llama_logits.py. */
 export interface ReferenceCase {
@@ -74,3 +75,25 @@ export function readReference(name: string): {
 }
 
 export { relativeError } from '@qlora/test-utils';
+
+/** The TrainerError `run` throws (any other error is rethrown; no error fails the test). */
+export function caughtTrainerError(run: () => unknown): TrainerError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof TrainerError) return error;
+    throw error;
+  }
+  throw new Error('expected a TrainerError');
+}
+
+/** The TrainerError `run` rejects with (any other rejection is rethrown). */
+export async function rejectedTrainerError(run: () => Promise<unknown>): Promise<TrainerError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof TrainerError) return error;
+    throw error;
+  }
+  throw new Error('expected a TrainerError');
+}

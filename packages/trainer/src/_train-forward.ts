@@ -2,7 +2,7 @@ import { DenseLinear } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionInputs, decoderLayerForward, headLogits, rmsNorm } from './_decoder-layer';
 import { checkDeviceFits } from './_device-limits';
-import { selectTargets } from './_select-targets';
+import { selectTargets, targetPositions } from './_select-targets';
 import { SETTINGS, sequenceTooLong, TRAIN_LIMITS } from './_sequence-limits';
 import { TrainerError } from './errors';
 import type { LlamaModel } from './llama-model';
@@ -200,16 +200,14 @@ function chunkedCrossEntropySum(
   for (let start = 0; start < count; start += chunk) {
     spans.push([start, Math.min(chunk, count - start)]);
   }
-  // [row, target] pairs per chunk: coordinates below 2^24, exact where indices are read as f32.
-  const pairsOf = (start: number, size: number) =>
-    tf.stack([tf.range(0, size, 1, 'int32'), tf.slice(prepared.targets, start, size)], 1);
+  const targetsOf = (start: number, size: number) => tf.slice(prepared.targets, start, size);
   const op = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     save([x]);
     let total: tf.Tensor = tf.scalar(0);
     for (const [start, size] of spans) {
       const next = tf.tidy(() => {
         const logProbs = tf.logSoftmax(head.apply(tf.slice(x, [start, 0], [size, -1])));
-        const picked = tf.gatherND(logProbs, pairsOf(start, size));
+        const picked = selectTargets(logProbs as tf.Tensor2D, targetsOf(start, size));
         const weights = tf.slice(prepared.weights, start, size);
         return tf.sub(total, tf.sum(tf.mul(picked, weights)));
       });
@@ -225,7 +223,10 @@ function chunkedCrossEntropySum(
             // d(−w·log_softmax[t])/dlogits = w · (softmax − onehot(t)), times the upstream dy.
             const probs = tf.softmax(head.apply(tf.slice(input, [start, 0], [size, -1])));
             const weights = tf.mul(tf.slice(prepared.weights, start, size), dy);
-            const onehot = tf.scatterND(pairsOf(start, size), tf.ones([size]), [size, vocab]);
+            const onehot = tf.scatterND(targetPositions(targetsOf(start, size)), tf.ones([size]), [
+              size,
+              vocab,
+            ]);
             const dLogits = tf.mul(tf.sub(probs, onehot), tf.expandDims(weights, 1));
             return head.applyTransposed(dLogits);
           }),

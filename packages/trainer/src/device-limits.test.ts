@@ -18,6 +18,7 @@ import {
   webgpuLimits,
 } from './_device-limits';
 import { TRAIN_LIMITS } from './_sequence-limits';
+import { caughtTrainerError as caught } from './_test-fixtures';
 import { hasWebgpu } from './_webgpu-probe';
 import { type LlamaConfig, parseLlamaConfig } from './config';
 import { TrainerError } from './errors';
@@ -54,16 +55,6 @@ const LLAMA_1B: LlamaConfig = parseLlamaConfig({
 
 /** An H200 through Dawn: 2 GiB storage bindings. */
 const H200: DeviceLimits = { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 40 };
-
-function caught(run: () => unknown): TrainerError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof TrainerError) return error;
-    throw error;
-  }
-  throw new Error('expected a TrainerError');
-}
 
 describe('checkForwardFits (limits passed in)', () => {
   it('sizes the step tensors: logits, attention scores, MLP activations', () => {

@@ -7,6 +7,7 @@ import type {
 import type { Tokenizer } from '@qlora/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkDeviceFits, guardDeviceErrors } from './_device-limits';
+import { selectTargets } from './_select-targets';
 import {
   GENERATION_LIMITS,
   LOGLIKELIHOOD_LIMITS,
@@ -207,17 +208,10 @@ async function scoreBatch(
       vocab,
     ]);
     const logSoftmax = tf.logSoftmax(logits);
-    // [row, target] pairs for gatherND, which offsets in the kernel's own integer arithmetic.
-    // Not a flat index row·vocab + target computed with tf ops: webgpu computes int32 binary ops
-    // in f32, exact only below 2^24, which 131 rows of a 128k vocabulary pass (found on the H200:
-    // log-probabilities of neighbouring tokens, 1.3% off on HellaSwag). gather with batchDims 1
-    // reads out of bounds on wasm.
-    const pairs = new Int32Array(targets.length * 2);
-    targets.forEach((target, i) => {
-      pairs[2 * i] = i;
-      pairs[2 * i + 1] = target;
-    });
-    const picked = tf.gatherND(logSoftmax, tf.tensor2d(pairs, [targets.length, 2], 'int32'));
+    // selectTargets addresses by (row, target) pairs: a flat row·vocab + target index built with
+    // tf ops is rounded by webgpu's f32 int arithmetic past 2^24 (found on the H200: HellaSwag
+    // log-probabilities of neighbouring tokens, 1.3% off).
+    const picked = selectTargets(logSoftmax as tf.Tensor2D, tf.tensor1d(targets, 'int32'));
     return [picked, tf.argMax(logSoftmax, 1)];
   });
   try {

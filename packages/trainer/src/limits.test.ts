@@ -7,8 +7,8 @@ import { loraLayers } from '@qlora/lora';
 import { fixturePath } from '@qlora/test-utils';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caughtTrainerError as caught, rejectedTrainerError as rejected } from './_test-fixtures';
 import { lossGradients } from './checkpointing';
-import { TrainerError } from './errors';
 import type { LlamaModel } from './llama-model';
 import { loadModel } from './load-model';
 import { train } from './train';
@@ -32,26 +32,6 @@ const charTokenizer: Tokenizer = {
 
 function tokens(n: number, seed = 7): number[] {
   return Array.from({ length: n }, (_, i) => 3 + ((i * 37 + seed) % 250));
-}
-
-function caught(run: () => unknown): TrainerError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof TrainerError) return error;
-    throw error;
-  }
-  throw new Error('expected a TrainerError');
-}
-
-async function rejected(run: () => Promise<unknown>): Promise<TrainerError> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof TrainerError) return error;
-    throw error;
-  }
-  throw new Error('expected a TrainerError');
 }
 
 describe('sequences beyond max_position_embeddings', () => {
