@@ -153,7 +153,6 @@ function storeTiles(layout: RightLayout, nf4: boolean): string {
 /**
  * A tfjs-backend-webgpu program computing `C[M, N] = A[M, K] · B` with B either f32 or packed
  * 4-bit codes (`int32` words, 8 codes each, bitsandbytes' byte order) scaled per block by absmax.
- * `prefetch` loads the next K-tile into registers while the current one is multiplied.
  */
 export class TiledMatMulProgram {
   readonly variableNames: string[];
@@ -167,17 +166,15 @@ export class TiledMatMulProgram {
   shaderKey: string;
   private readonly layout: RightLayout;
   private readonly nf4: boolean;
-  private readonly prefetch: boolean;
 
-  constructor(m: number, n: number, layout: RightLayout, nf4: boolean, prefetch = defaultPrefetch) {
+  constructor(m: number, n: number, layout: RightLayout, nf4: boolean) {
     this.outputShape = [m, n];
     this.layout = layout;
     this.nf4 = nf4;
-    this.prefetch = prefetch;
     this.variableNames = nf4 ? ['A', 'B', 'absmax', 'table'] : ['A', 'B'];
     this.variableComponents = nf4 ? [4, 1, 1, 1] : [4, 4];
     this.dispatch = [Math.ceil(n / TILE), Math.ceil(m / TILE), 1];
-    this.shaderKey = `qloraTiledMatMul_${layout}_${nf4 ? 'q4' : 'f32'}_${prefetch ? 'pf' : 'np'}`;
+    this.shaderKey = `qloraTiledMatMul_${layout}_${nf4 ? 'q4' : 'f32'}`;
   }
 
   getUserCode(): string {
@@ -185,19 +182,12 @@ export class TiledMatMulProgram {
     const registers = nf4
       ? 'var rw = 0u;\n        var rs = 0.0;'
       : 'var rb0 = vec4<f32>(0.0);\n        var rb1 = vec4<f32>(0.0);';
-    const body = this.prefetch
-      ? `${loadTiles(layout, nf4, '0')}
+    // The next K-tile is loaded into registers while the current one is multiplied.
+    const body = `${loadTiles(layout, nf4, '0')}
         for (var kTile = 0; kTile < dimK; kTile += ${TILE_K}) {
           ${storeTiles(layout, nf4)}
           workgroupBarrier();
           ${loadTiles(layout, nf4, `(kTile + ${TILE_K})`)}
-          ${multiplyTile()}
-          workgroupBarrier();
-        }`
-      : `for (var kTile = 0; kTile < dimK; kTile += ${TILE_K}) {
-          ${loadTiles(layout, nf4, 'kTile')}
-          ${storeTiles(layout, nf4)}
-          workgroupBarrier();
           ${multiplyTile()}
           workgroupBarrier();
         }`;
@@ -241,13 +231,7 @@ function multiplyTile(): string {
           }`;
 }
 
-let defaultPrefetch = true;
-
-/** Benchmarks compare the two loop shapes; the layers use the default. */
-export function setTiledPrefetch(on: boolean): void {
-  defaultPrefetch = on;
-}
-
+// One entry per scalar: tfjs aligns an entry of 4 values as a vec4, the struct fields are i32s.
 function scalarUniforms(...values: number[]): { type: 'int32'; data: number[] }[] {
   return values.map((value) => ({ type: 'int32', data: [value] }));
 }
