@@ -33,8 +33,11 @@ import {
 import { dequantize4bit, quantize4bit } from '../../packages/nf4/src/index';
 import {
   AdamW,
+  type AdamWArithmetic,
   type BackendName,
+  clipCoefficient,
   encodePair,
+  gradNormAsync,
   initBackend,
   type LlamaModel,
   loadModel,
@@ -65,6 +68,8 @@ const { values: args } = parseArgs({
     kernels: { type: 'string', default: 'on' },
     // time every GPU dispatch of one extra training step (timestamp queries)
     profile: { type: 'boolean', default: false },
+    // AdamW arithmetic of the train stage: webgpu-kernel (train()'s default there) or tensor-ops
+    optimizer: { type: 'string', default: 'webgpu-kernel' },
     // hellaswag stage: lm-eval's preprocessed validation jsonl; the model folder needs tokenizer.json
     hellaswag: { type: 'string' },
     'eval-batch': { type: 'string', default: '32' },
@@ -498,26 +503,6 @@ function adapterVariables(
 }
 
 /**
- * `clip_grad_norm_(1.0)` as the trainer's clipGradNorm computes it, with the norm read
- * asynchronously (the trainer's version reads it with dataSync).
- */
-async function clipAsync(
-  grads: Record<string, TensorLike>,
-  maxNorm: number,
-): Promise<{ grads: Record<string, TensorLike>; totalNorm: number }> {
-  const entries = Object.entries(grads);
-  const normTensor = tf.tidy(() =>
-    tf.sqrt(tf.sum(tf.square(tf.stack(entries.map(([, g]) => tf.sqrt(tf.sum(tf.square(g)))))))),
-  );
-  const totalNorm = (await normTensor.data())[0] as number;
-  normTensor.dispose();
-  const coef = Math.min(Math.fround(Math.fround(maxNorm) / Math.fround(totalNorm + 1e-6)), 1);
-  const out: Record<string, TensorLike> = {};
-  for (const [name, g] of entries) out[name] = tf.tidy(() => tf.mul(g, tf.scalar(coef)));
-  return { grads: out, totalNorm };
-}
-
-/**
  * GPU time per program of one synchronous call, from WebGPU timestamp queries (tfjs's `time()`
  * times every dispatch when the adapter has `timestamp-query`): programs are labelled with their
  * class and output shape, summed per label and per class.
@@ -528,13 +513,40 @@ async function profileGpu(fn: () => unknown): Promise<Record<string, unknown>> {
   };
   if (backend.time === undefined) return { error: 'no time() on this backend' };
   const run = backend.runWebGPUProgram.bind(backend);
+  // Where in the step the GPU buffers in use peak (the dispatch ordinal and program), and the
+  // pool's allocation then and at the end.
+  const manager = (
+    backend as unknown as { bufferManager?: { numBytesUsed: number; numBytesAllocated: number } }
+  ).bufferManager;
+  const memory = {
+    peakUsedMiB: 0,
+    allocatedAtPeakMiB: 0,
+    peakAllocatedMiB: 0,
+    atDispatch: 0,
+    program: '',
+  };
+  let dispatches = 0;
   backend.runWebGPUProgram = (program: object, ...rest: unknown[]) => {
     const shape = (program as { outputShape?: number[] }).outputShape ?? [];
     const name = (program as { constructor: { name: string } }).constructor.name;
-    Object.defineProperty(program, 'constructor', {
-      value: { name: `${name}[${shape.join('x')}]` },
-    });
-    return (run as (...a: unknown[]) => unknown)(program, ...rest);
+    const label = `${name}[${shape.join('x')}]`;
+    Object.defineProperty(program, 'constructor', { value: { name: label } });
+    const out = (run as (...a: unknown[]) => unknown)(program, ...rest);
+    dispatches += 1;
+    if (manager !== undefined) {
+      const used = manager.numBytesUsed / MIB;
+      const allocated = manager.numBytesAllocated / MIB;
+      memory.peakAllocatedMiB = Math.max(memory.peakAllocatedMiB, allocated);
+      if (used > memory.peakUsedMiB) {
+        Object.assign(memory, {
+          peakUsedMiB: used,
+          allocatedAtPeakMiB: allocated,
+          atDispatch: dispatches,
+          program: label,
+        });
+      }
+    }
+    return out;
   };
   let result: unknown;
   try {
@@ -569,6 +581,8 @@ async function profileGpu(fn: () => unknown): Promise<Record<string, unknown>> {
     return {
       kernelMs: timing.kernelMs,
       wallMs,
+      dispatches,
+      memory,
       byClass: sorted(byClass, 40),
       byLabel: sorted(byLabel, 60),
     };
@@ -594,7 +608,7 @@ async function trainStage(dir: string): Promise<void> {
     checkpointing,
     requestedQuantize: wantNf4 ? 'nf4 blocksize 64 double-quant' : 'none',
     lora: { r, alpha, dropout: 0, targets: 'q,k,v,o,gate,up,down' },
-    optimizer: `AdamW lr ${lr} wd 0.01 'tensor-ops'; clip 1.0`,
+    optimizer: `AdamW lr ${lr} wd 0.01 '${args.optimizer}'; clip 1.0`,
     startedAtMs: Date.now(),
   };
   const key = `train_${args['force-nf4'] ? 'nf4forced_' : ''}ckpt_${checkpointing ? 'on' : 'off'}${kernelSuffix()}`;
@@ -647,7 +661,7 @@ async function trainStage(dir: string): Promise<void> {
     const optimizer = new AdamW(named as never, {
       lr,
       weightDecay: 0.01,
-      arithmetic: 'tensor-ops',
+      arithmetic: args.optimizer as AdamWArithmetic,
     });
     const ids = benchIds(batch, seq, model.config.vocabSize).flat();
     const flat = {
@@ -681,16 +695,16 @@ async function trainStage(dir: string): Promise<void> {
         loss = ((await read?.values) ?? [Number.NaN])[0] as number;
         entry.deferredSyncReadsPerStep = deferredReads.length - pending;
       }
-      const clipped = await clipAsync(result.grads as never, 1.0);
+      // train()'s order: the norm is read, then clipping is the update's gradScale
+      const totalNorm = await gradNormAsync(result.grads as never);
+      optimizer.step(result.grads as never, { gradScale: clipCoefficient(1.0, totalNorm) });
       tf.dispose(Object.values(result.grads));
-      optimizer.step(clipped.grads as never);
-      tf.dispose(Object.values(clipped.grads));
       const tail = tf.slice(probe, [0, 0], [1, 1]);
       await tail.data(); // the update has run: the queue is drained
       tail.dispose();
       const seconds = (performance.now() - start) / 1000;
       losses.push(loss);
-      norms.push(clipped.totalNorm);
+      norms.push(totalNorm);
       if (step === 0) {
         entry.firstStepSeconds = seconds;
         entry.memoryAfterFirstStep = memorySnapshot();
@@ -705,19 +719,26 @@ async function trainStage(dir: string): Promise<void> {
       }
       save();
       log(
-        `train ${entry.base} ckpt ${checkpointing ? 'on' : 'off'} step ${step}${step === 0 ? ' (warm-up)' : ''}: ${seconds.toFixed(2)} s, loss ${loss.toFixed(5)}, grad norm ${clipped.totalNorm.toExponential(3)}, peak tf.memory().numBytes ${(peaks.numBytes / MIB).toFixed(0)} MiB, gpu in use peak ${(peaks.gpuBytesInUse / MIB).toFixed(0)} MiB`,
+        `train ${entry.base} ckpt ${checkpointing ? 'on' : 'off'} step ${step}${step === 0 ? ' (warm-up)' : ''}: ${seconds.toFixed(2)} s, loss ${loss.toFixed(5)}, grad norm ${totalNorm.toExponential(3)}, peak tf.memory().numBytes ${(peaks.numBytes / MIB).toFixed(0)} MiB, gpu in use peak ${(peaks.gpuBytesInUse / MIB).toFixed(0)} MiB`,
       );
     }
     if (args.profile) {
       // One more step with every dispatch timed on the GPU (slower: one submit per dispatch).
+      let grads: Record<string, TensorLike> = {};
       const profile = await profileGpu(() => {
-        const r = lossGradients(model, flat, {
+        grads = lossGradients(model, flat, {
           gradientCheckpointing: checkpointing,
           scale: 1 / labelCount,
-        });
-        return Object.values(r.grads);
+        }).grads;
+        return [];
       });
       entry.profile = profile;
+      // The optimizer's share of a step, separately (its GPU time is small; its dispatches are not).
+      entry.optimizerProfile = await profileGpu(() => {
+        optimizer.step(grads as never, { gradScale: 1 });
+        return [];
+      });
+      tf.dispose(Object.values(grads));
       save();
       log(`profile: ${JSON.stringify(profile).slice(0, 3000)}`);
     }
@@ -852,8 +873,8 @@ async function kernelsStage(): Promise<void> {
     `copy ${(copyBandwidth / 1e9).toFixed(0)} GB/s; NF4 dequantize ${(dequantBandwidth / 1e9).toFixed(0)} GB/s = ${(dequantBandwidth / copyBandwidth).toFixed(2)}× copy`,
   );
   proj.dispose();
-  // Matmuls of one training step at rows tokens: [name, K, N, layout].
-  const shapes: [string, number, number, RightLayout][] = [
+  // Matmuls of one training step at rows tokens: [name, K, N, layout, rows if not --kernel-rows].
+  const shapes: [string, number, number, RightLayout, number?][] = [
     ['q/o proj fwd', 2048, 2048, 'nk'],
     ['k/v proj fwd', 2048, 512, 'nk'],
     ['gate/up fwd', 2048, 8192, 'nk'],
@@ -862,14 +883,17 @@ async function kernelsStage(): Promise<void> {
     ['down dx', 2048, 8192, 'kn'],
     ['lm_head fwd', 2048, 128256, 'nk'],
     ['lm_head dx', 128256, 2048, 'kn'],
+    // one chunk of the chunked training loss (2^26 logits): the split-K case
+    ['lm_head dx, loss chunk', 128256, 2048, 'kn', 523],
   ];
   const matmuls: Record<string, unknown>[] = [];
   entry.matmuls = matmuls;
-  for (const [name, k, nOut, layout] of shapes) {
-    const row: Record<string, unknown> = { name, m: rows, k, n: nOut, layout };
+  for (const [name, k, nOut, layout, shapeRows] of shapes) {
+    const m = shapeRows ?? rows;
+    const row: Record<string, unknown> = { name, m, k, n: nOut, layout };
     matmuls.push(row);
-    const flops = 2 * rows * k * nOut;
-    const a = ops.randomUniform([rows, k], -1, 1);
+    const flops = 2 * m * k * nOut;
+    const a = ops.randomUniform([m, k], -1, 1);
     const bShape = layout === 'nk' ? [nOut, k] : [k, nOut];
     const b = ops.randomUniform(bShape, -0.05, 0.05);
     try {
@@ -917,7 +941,7 @@ async function kernelsStage(): Promise<void> {
         layer.dispose();
       }
       log(
-        `${name} [${rows}×${k}]·[${k}×${nOut}]: tfjs ${(row.genericTflops as number).toFixed(1)} TFLOP/s, tiled ${(row.tiledTflops as number).toFixed(1)}` +
+        `${name} [${m}×${k}]·[${k}×${nOut}]: tfjs ${(row.genericTflops as number).toFixed(1)} TFLOP/s, tiled ${(row.tiledTflops as number).toFixed(1)}` +
           (row.nf4FusedTflops === undefined
             ? ''
             : `; NF4 dequant+matMul ${(row.nf4UnfusedTflops as number).toFixed(1)}, fused ${(row.nf4FusedTflops as number).toFixed(1)}`),

@@ -243,6 +243,12 @@ def main() -> None:
         for item in profile["byClass"][:10]:
             out.append(f"| {item['label']} | {fmt(item['ms'])} | {item['count']} |")
         out.append("")
+        optimizer = node.get("train_ckpt_on", {}).get("optimizerProfile")
+        if optimizer and "byClass" in optimizer:
+            count = sum(item["count"] for item in optimizer["byClass"])
+            out.append(f"The optimizer step after it: {fmt(optimizer.get('kernelMs'))} ms of kernels over {count} "
+                       f"dispatches, {fmt(optimizer.get('wallMs'))} ms wall (timed, one submit per dispatch).")
+            out.append("")
     out.extend(hellaswag_table(node, read(os.path.join(base, "torch-hellaswag.json"))))
     adapter = node.get("adapter", {})
     out.append(f"{backend} adapter: {adapter}; torch {torch.get('torch')}, transformers {torch.get('transformers')}, "

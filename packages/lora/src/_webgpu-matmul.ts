@@ -56,8 +56,8 @@ function writeOutput(): string {
         {
           let row = ${row};
           if (row < dimM) {
-            if (colLo < dimN) { result[(row * dimN + colLo) / 4] = acc${r}0; }
-            if (colHi < dimN) { result[(row * dimN + colHi) / 4] = acc${r}1; }
+            if (colLo < dimN) { result[(split + row * dimN + colLo) / 4] = acc${r}0; }
+            if (colHi < dimN) { result[(split + row * dimN + colHi) / 4] = acc${r}1; }
           }
         }`);
   }
@@ -97,7 +97,7 @@ function loadTiles(layout: RightLayout, nf4: boolean, kTile: string): string {
             let k = ${kTile} + loadK;
             ra0 = vec4<f32>(0.0);
             ra1 = vec4<f32>(0.0);
-            if (m < dimM && k < dimK) {
+            if (m < dimM && k < kEnd) {
               let base = (m * dimK + k) / 4;
               ra0 = A[base];
               ra1 = A[base + 1];
@@ -116,13 +116,13 @@ function loadTiles(layout: RightLayout, nf4: boolean, kTile: string): string {
   const fetch = nf4
     ? `rw = 0u;
             rs = 0.0;
-            if (n < dimN && k < dimK) {
+            if (n < dimN && k < kEnd) {
               rw = bitcast<u32>(B[flat / 8]);
               rs = absmax[flat / uniforms.blocksize];
             }`
     : `rb0 = vec4<f32>(0.0);
             rb1 = vec4<f32>(0.0);
-            if (n < dimN && k < dimK) {
+            if (n < dimN && k < kEnd) {
               rb0 = B[flat / 4];
               rb1 = B[flat / 4 + 1];
             }`;
@@ -158,7 +158,7 @@ export class TiledMatMulProgram {
   readonly variableNames: string[];
   readonly variableComponents: number[];
   readonly outputComponent = 4;
-  readonly uniforms = 'dimM : i32, dimN : i32, dimK : i32, blocksize : i32,';
+  readonly uniforms = 'dimM : i32, dimN : i32, dimK : i32, blocksize : i32, kSplit : i32,';
   readonly workgroupSize: [number, number, number] = [THREADS, THREADS, 1];
   readonly outputShape: number[];
   readonly dispatchLayout = { x: [1], y: [0] };
@@ -167,14 +167,14 @@ export class TiledMatMulProgram {
   private readonly layout: RightLayout;
   private readonly nf4: boolean;
 
-  constructor(m: number, n: number, layout: RightLayout, nf4: boolean) {
-    this.outputShape = [m, n];
+  constructor(m: number, n: number, layout: RightLayout, nf4: boolean, splits = 1) {
+    this.outputShape = splits > 1 ? [splits, m, n] : [m, n];
     this.layout = layout;
     this.nf4 = nf4;
     this.variableNames = nf4 ? ['A', 'B', 'absmax', 'table'] : ['A', 'B'];
     this.variableComponents = nf4 ? [4, 1, 1, 1] : [4, 4];
-    this.dispatch = [Math.ceil(n / TILE), Math.ceil(m / TILE), 1];
-    this.shaderKey = `qloraTiledMatMul_${layout}_${nf4 ? 'q4' : 'f32'}`;
+    this.dispatch = [Math.ceil(n / TILE), Math.ceil(m / TILE), splits];
+    this.shaderKey = `qloraTiledMatMul_${layout}_${nf4 ? 'q4' : 'f32'}${splits > 1 ? '_splitK' : ''}`;
   }
 
   getUserCode(): string {
@@ -183,8 +183,11 @@ export class TiledMatMulProgram {
       ? 'var rw = 0u;\n        var rs = 0.0;'
       : 'var rb0 = vec4<f32>(0.0);\n        var rb1 = vec4<f32>(0.0);';
     // The next K-tile is loaded into registers while the current one is multiplied.
-    const body = `${loadTiles(layout, nf4, '0')}
-        for (var kTile = 0; kTile < dimK; kTile += ${TILE_K}) {
+    // The trip count is uniform (kSplit / TILE_K, as WGSL requires around barriers); tiles past
+    // kEnd load zeros.
+    const body = `${loadTiles(layout, nf4, 'kBegin')}
+        for (var t = 0; t < uniforms.kSplit / ${TILE_K}; t++) {
+          let kTile = kBegin + t * ${TILE_K};
           ${storeTiles(layout, nf4)}
           workgroupBarrier();
           ${loadTiles(layout, nf4, `(kTile + ${TILE_K})`)}
@@ -200,6 +203,10 @@ export class TiledMatMulProgram {
         let dimM = uniforms.dimM;
         let dimN = uniforms.dimN;
         let dimK = uniforms.dimK;
+        // Split K: workgroup z sums k in [z·kSplit, (z+1)·kSplit) into its own [M, N] slice.
+        let kBegin = i32(workgroupId.z) * uniforms.kSplit;
+        let kEnd = min(dimK, kBegin + uniforms.kSplit);
+        let split = i32(workgroupId.z) * dimM * dimN;
         let tx = i32(localId.x);
         let ty = i32(localId.y);
         let tid = ty * ${THREADS} + tx;
@@ -231,6 +238,25 @@ function multiplyTile(): string {
           }`;
 }
 
+// Split K when the [M, N] tiles alone cannot fill the GPU (an H200 holds two of these workgroups
+// on each of its 132 SMs) and K is long: the vocabulary head's dx = dlogits · W has M = 523 rows
+// per loss chunk, N = 2048 and K = 128,256, which is 80 tiles. Each split keeps ≥ 2048 of K.
+const TARGET_WORKGROUPS = 256;
+const MIN_SPLIT_K = 2048;
+const MAX_SPLITS = 8;
+
+/** How many K ranges a `[m, k] · [k, n]` product is cut into (1: no split). */
+export function splitCount(m: number, n: number, k: number): number {
+  const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
+  const wanted = Math.floor(TARGET_WORKGROUPS / tiles);
+  return Math.max(1, Math.min(wanted, MAX_SPLITS, Math.floor(k / MIN_SPLIT_K)));
+}
+
+/** K per split, a whole number of K-tiles. */
+function kPerSplit(k: number, splits: number): number {
+  return Math.ceil(k / splits / TILE_K) * TILE_K;
+}
+
 // One entry per scalar: tfjs aligns an entry of 4 values as a vec4, the struct fields are i32s.
 function scalarUniforms(...values: number[]): { type: 'int32'; data: number[] }[] {
   return values.map((value) => ({ type: 'int32', data: [value] }));
@@ -243,14 +269,14 @@ function registerOnce(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { layout } = attrs as unknown as { layout: RightLayout };
+      const { layout, splits } = attrs as unknown as { layout: RightLayout; splits: number };
       const [m, k] = a.shape as [number, number];
       const n = layout === 'nk' ? (b.shape[0] as number) : (b.shape[1] as number);
       return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
-        new TiledMatMulProgram(m, n, layout, false),
+        new TiledMatMulProgram(m, n, layout, false, splits),
         [a, b],
         'float32',
-        scalarUniforms(m, n, k, 1),
+        scalarUniforms(m, n, k, 1, kPerSplit(k, splits)),
       );
     },
   });
@@ -259,17 +285,18 @@ function registerOnce(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { a, packed, absmax, table } = inputs as Record<string, tf.TensorInfo>;
-      const { layout, n, blocksize } = attrs as unknown as {
+      const { layout, n, blocksize, splits } = attrs as unknown as {
         layout: RightLayout;
         n: number;
         blocksize: number;
+        splits: number;
       };
       const [m, k] = (a as tf.TensorInfo).shape as [number, number];
       return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
-        new TiledMatMulProgram(m, n, layout, true),
+        new TiledMatMulProgram(m, n, layout, true, splits),
         [a, packed, absmax, table] as tf.TensorInfo[],
         'float32',
-        scalarUniforms(m, n, k, blocksize),
+        scalarUniforms(m, n, k, blocksize, kPerSplit(k, splits)),
       );
     },
   });
@@ -282,9 +309,22 @@ function registerOnce(): void {
  */
 export function tiledMatMul(a: tf.Tensor2D, b: tf.Tensor2D, layout: RightLayout): tf.Tensor2D {
   registerOnce();
-  return tf.engine().runKernel(TILED_MATMUL_KERNEL, { a, b }, {
-    layout,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  const [m, k] = a.shape;
+  const splits = splitCount(m, layout === 'nk' ? b.shape[0] : b.shape[1], k);
+  return sumSplits(
+    tf.engine().runKernel(TILED_MATMUL_KERNEL, { a, b }, {
+      layout,
+      splits,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor,
+  );
+}
+
+/** `[splits, M, N]` partial products → `[M, N]` (a no-op without a split). */
+function sumSplits(out: tf.Tensor): tf.Tensor2D {
+  if (out.rank === 2) return out as tf.Tensor2D;
+  const summed = tf.sum(out, 0) as tf.Tensor2D;
+  out.dispose();
+  return summed;
 }
 
 /**
@@ -302,11 +342,15 @@ export function nf4TiledMatMul(
 ): tf.Tensor2D {
   registerOnce();
   const n = layout === 'nk' ? weightShape[0] : weightShape[1];
-  return tf.engine().runKernel(NF4_MATMUL_KERNEL, { a: x, packed, absmax, table }, {
-    layout,
-    n,
-    blocksize,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  const splits = splitCount(x.shape[0], n, x.shape[1]);
+  return sumSplits(
+    tf.engine().runKernel(NF4_MATMUL_KERNEL, { a: x, packed, absmax, table }, {
+      layout,
+      n,
+      blocksize,
+      splits,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor,
+  );
 }
 
 let enabled = true;

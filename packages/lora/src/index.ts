@@ -1,3 +1,4 @@
+export type { WebgpuBackendLike } from './_webgpu-kernel';
 export { useFusedWebgpuKernels } from './_webgpu-matmul';
 export type {
   AdapterConfig,

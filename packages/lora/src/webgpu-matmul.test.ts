@@ -11,6 +11,7 @@ import {
   NF4_MATMUL_KERNEL,
   nf4TiledMatMul,
   type RightLayout,
+  splitCount,
   TILED_MATMUL_KERNEL,
   tiledMatMul,
   useFusedWebgpuKernels,
@@ -118,6 +119,58 @@ describe.skipIf(!webgpu)('tiled WGSL matmul on webgpu', () => {
       });
     }
   }
+
+  // Few [M, N] tiles and a long K: the K range is split over workgroups and the slices summed
+  // (the vocabulary head's dx). f32 accumulation over 8k terms: bound 1e-5.
+  for (const layout of ['nk', 'kn'] as RightLayout[]) {
+    for (const [m, k, n] of [
+      [130, 8192, 64],
+      [64, 6000, 8],
+    ] as [number, number, number][]) {
+      it(`split K: f32 ${layout} [${m}×${k}]·[${k}×${n}] in ${splitCount(m, n, k)} K ranges is within 1e-5 of float64`, async () => {
+        await tf.setBackend('webgpu');
+        expect(splitCount(m, n, k)).toBeGreaterThan(1);
+        const aData = randomFloats(m * k, m + k);
+        const bData = randomFloats(n * k, n * 3 + k);
+        const a = tf.tensor2d(aData, [m, k]);
+        const b = tf.tensor2d(bData, layout === 'nk' ? [n, k] : [k, n]);
+        const tiled = tiledMatMul(a, b, layout);
+        expect(tiled.shape).toEqual([m, n]);
+        const expected = reference(aData, bData, m, k, n, layout);
+        expect(relativeError((await tiled.data()) as Float32Array, expected)).toBeLessThan(1e-5);
+        tf.dispose([a, b, tiled]);
+      });
+    }
+    it(`split K: NF4 ${layout} [64×4096], W of 64 outputs, in ${splitCount(64, 64, 4096)} K ranges matches float64`, async () => {
+      await tf.setBackend('webgpu');
+      const [m, k, n] = [64, 4096, 64];
+      const shape: [number, number] = layout === 'nk' ? [n, k] : [k, n];
+      const q = quantize4bit(randomFloats(n * k, 11, 0.3), {
+        shape,
+        blocksize: 64,
+        doubleQuant: true,
+        quantType: 'nf4',
+      });
+      const xData = randomFloats(m * k, 12);
+      const expected = reference(xData, dequantize4bit(q), m, k, n, layout);
+      const layer = new Nf4Linear('p', q);
+      const x = tf.tensor2d(xData, [m, k]);
+      const table = tf.tensor1d(Array.from(q.state.code), 'float32');
+      const before = tf.memory().numTensors;
+      const y = nf4TiledMatMul(x, layer.packedWords, layer.absmax, table, shape, 64, layout);
+      expect(tf.memory().numTensors).toBe(before + 1); // the [splits, M, N] slices are freed
+      expect(relativeError((await y.data()) as Float32Array, expected)).toBeLessThan(1e-5);
+      tf.dispose([x, table, y]);
+      layer.dispose();
+    });
+  }
+
+  it('splits only when the tiles cannot fill the GPU and K is long', () => {
+    expect(splitCount(523, 2048, 128256)).toBe(3); // the 1B head's dx per loss chunk
+    expect(splitCount(4096, 2048, 8192)).toBe(1); // a training projection: 512 tiles
+    expect(splitCount(523, 128256, 2048)).toBe(1); // the head's logits
+    expect(splitCount(64, 64, 1024)).toBe(1); // K too short to split
+  });
 
   // The layers route through the kernels above: forward and dx of a LoRA-wrapped layer with the
   // kernels on must equal the generic path (kernels off) within the same bound.

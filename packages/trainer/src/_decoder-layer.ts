@@ -141,9 +141,19 @@ export function decoderLayerForward(
     const keys = k.shape[2];
     // GQA without copying K/V: query heads j·g … j·g+g−1 share kv head j (repeat_interleave
     // order), so [B, Hq, T, D] is viewed as [B, Hkv, g·T, D] against [B, Hkv, Tk, D].
-    const grouped = tf.reshape(q, [batch, kvHeads, groups * steps, headDim]);
+    // A power-of-two scale (head dims 4, 16, 64, 256) is exact on q: (s·q)·kᵀ = s·(q·kᵀ) bit for
+    // bit, and scaling the [B, Hq, T, D] queries instead of the [B, Hq, T, Tk] scores saves one
+    // scores-sized tensor and pass per layer.
+    const scaleQueries = Number.isInteger(Math.log2(scale));
+    const grouped = tf.reshape(scaleQueries ? tf.mul(q, scale) : q, [
+      batch,
+      kvHeads,
+      groups * steps,
+      headDim,
+    ]);
     const rawScores = tf.reshape(tf.matMul(grouped, k, false, true), [batch, heads, steps, keys]);
-    const probs = tf.softmax(tf.add(tf.mul(rawScores, scale), inputs.mask));
+    const scores = scaleQueries ? rawScores : tf.mul(rawScores, scale);
+    const probs = tf.softmax(tf.add(scores, inputs.mask));
     const context = tf.reshape(
       tf.matMul(tf.reshape(probs, [batch, kvHeads, groups * steps, keys]), v),
       [batch, heads, steps, headDim],

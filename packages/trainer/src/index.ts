@@ -34,7 +34,7 @@ export type { LoadedModel, LoadModelOptions, ModelQuantization } from './load-mo
 export { loadModel } from './load-model';
 export type { CausalLmLossOptions } from './loss';
 export { causalLmLoss } from './loss';
-export type { AdamWOptions } from './optim/adamw';
+export type { AdamWArithmetic, AdamWOptions } from './optim/adamw';
 export { AdamW } from './optim/adamw';
 export type { AdamW8bitOptions } from './optim/adamw-8bit';
 export { AdamW8bit } from './optim/adamw-8bit';
@@ -47,11 +47,13 @@ export {
 } from './optim/dynamic-map';
 export type { AccumulationMode, ClipResult, SkippedStep } from './optim/gradients';
 export {
+  clipCoefficient,
   clipGradNorm,
   clipGradNormAsync,
   findNonFiniteGradients,
   findNonFiniteGradientsAsync,
   GradientAccumulator,
+  gradNormAsync,
   NonFiniteGuard,
 } from './optim/gradients';
 export type { ScheduleName, ScheduleOptions } from './optim/schedule';
@@ -61,6 +63,7 @@ export type {
   NamedVariables,
   Optimizer,
   OptimizerState,
+  OptimizerStepOptions,
   StateTensor,
 } from './optim/types';
 export type { TrainPresetName } from './presets';

@@ -24,7 +24,12 @@ import { TrainerError } from './errors';
 import type { LlamaModel } from './llama-model';
 import { AdamW } from './optim/adamw';
 import { AdamW8bit } from './optim/adamw-8bit';
-import { clipGradNormAsync, findNonFiniteGradientsAsync, NonFiniteGuard } from './optim/gradients';
+import {
+  clipCoefficient,
+  findNonFiniteGradientsAsync,
+  gradNormAsync,
+  NonFiniteGuard,
+} from './optim/gradients';
 import { createSchedule, type ScheduleName, warmupStepsFromRatio } from './optim/schedule';
 import type { NamedVariables, Optimizer } from './optim/types';
 import {
@@ -655,16 +660,18 @@ export async function train(
       let loss = 0;
       let nonFinite: string[] = [];
       const stepShapes: string[] = [];
-      let clipped: Awaited<ReturnType<typeof clipGradNormAsync>> | undefined;
-      // The step's GPU work, up to its reads, runs inside a WebGPU error scope (on webgpu): a
-      // buffer the device could not allocate fails the step before the optimizer applies garbage.
+      let totalNorm = 0;
+      // The step's gradients, summed over its micro-batches; clipped by the optimizer's gradScale.
+      let summed: Record<string, tf.Tensor> = {};
+      let skipped = false;
       try {
+        // The step's GPU work, up to its reads, runs inside a WebGPU error scope (on webgpu): a
+        // buffer the device could not allocate fails the step before the optimizer applies garbage.
         await guardDeviceErrors(TRAIN_LIMITS, async () => {
           // Nothing is read until the step's gradients are complete: the micro-batch losses stay
           // on the backend and are read (asynchronously) with the gradient norm, then summed in
           // order.
           const lossTensors: tf.Tensor[] = [];
-          let summed: Record<string, tf.Tensor> = {};
           try {
             for (const seqs of micro) {
               const batch = collateBatch(seqs, { padTokenId: cfg.padTokenId });
@@ -695,31 +702,22 @@ export async function train(
             }
             const lossValues = await Promise.all(lossTensors.map((t) => t.data()));
             for (const values of lossValues) loss += values[0] as number;
-            clipped = await clipGradNormAsync(
-              summed,
-              cfg.maxGradNorm > 0 ? cfg.maxGradNorm : Number.POSITIVE_INFINITY,
-            );
+            totalNorm = await gradNormAsync(summed);
             // One check per step: a NaN/±Inf gradient element makes the total norm non-finite,
             // so the gradients are searched only then (a finite-but-overflowing norm finds none).
-            if (!Number.isFinite(clipped.totalNorm)) {
+            if (!Number.isFinite(totalNorm)) {
               nonFinite = await findNonFiniteGradientsAsync(summed);
             }
           } finally {
             tf.dispose(lossTensors);
-            tf.dispose(Object.values(summed));
           }
         });
-      } catch (error) {
-        if (clipped) tf.dispose(Object.values(clipped.grads));
-        throw error;
-      }
-      const { grads, totalNorm } = clipped as NonNullable<typeof clipped>;
-      let skipped = false;
-      try {
-        if (guard.record(step + 1, nonFinite)) optimizer.step(grads);
+        // clip_grad_norm_ (max_grad_norm ≤ 0: off, a factor of 1), applied inside the update.
+        const gradScale = cfg.maxGradNorm > 0 ? clipCoefficient(cfg.maxGradNorm, totalNorm) : 1;
+        if (guard.record(step + 1, nonFinite)) optimizer.step(summed, { gradScale });
         else skipped = true;
       } finally {
-        tf.dispose(Object.values(grads));
+        tf.dispose(Object.values(summed));
       }
       if (skipped) result.skippedSteps.push(step + 1);
       result.losses.push(loss);

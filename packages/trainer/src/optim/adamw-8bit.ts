@@ -20,6 +20,7 @@ import type {
   NamedVariables,
   Optimizer,
   OptimizerState,
+  OptimizerStepOptions,
   StateTensor,
 } from './types';
 
@@ -100,7 +101,8 @@ export class AdamW8bit implements Optimizer {
   }
 
   /**
-   * One update of every parameter that has a gradient in `grads`.
+   * One update of every parameter that has a gradient in `grads` (each first multiplied by
+   * `options.gradScale` when given).
    *
    * @example
    * ```ts
@@ -108,14 +110,21 @@ export class AdamW8bit implements Optimizer {
    * opt.step(grads);
    * ```
    */
-  step(grads: NamedGradients): void {
+  step(grads: NamedGradients, options: OptimizerStepOptions = {}): void {
     validateLearningRate(this.lr);
-    for (const [name, grad] of Object.entries(grads)) {
-      const param = paramOf(this.params, name, grad);
+    const gradScale = Math.fround(options.gradScale ?? 1);
+    for (const [name, raw] of Object.entries(grads)) {
+      const param = paramOf(this.params, name, raw);
       const slot = this.slotOf(name, param);
       slot.step += 1;
-      if (slot.bits === 8) this.step8bit(param, grad, slot);
-      else this.step32bit(param, grad, slot);
+      // clip_grad_norm_'s grad.mul_(coef), one float32 product per element
+      const grad = gradScale === 1 ? raw : tf.mul(raw, tf.scalar(gradScale));
+      try {
+        if (slot.bits === 8) this.step8bit(param, grad, slot);
+        else this.step32bit(param, grad, slot);
+      } finally {
+        if (grad !== raw) grad.dispose();
+      }
     }
   }
 

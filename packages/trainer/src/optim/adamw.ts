@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { TrainerError } from '../errors';
 import {
   checkKind,
   defaultArithmetic,
@@ -9,11 +10,13 @@ import {
   validateHyperparameters,
   validateLearningRate,
 } from './_common';
+import { adamwUpdateWebgpu } from './_webgpu-adamw';
 import type {
   NamedGradients,
   NamedVariables,
   Optimizer,
   OptimizerState,
+  OptimizerStepOptions,
   StateTensor,
 } from './types';
 
@@ -40,11 +43,16 @@ export interface AdamWOptions {
    * `'torch-cpu'`: element loops over the tensors' data reproducing torch's CPU float32 kernels,
    * fused multiply-adds included (bit-identical to `torch.optim.AdamW(foreach=False)` in the
    * fixtures); `'tensor-ops'`: TensorFlow.js ops, which stay on the device (WebGPU, tfjs-node)
-   * but round every product separately. Default: `'torch-cpu'` on the cpu and wasm backends,
-   * `'tensor-ops'` elsewhere.
+   * but round every product separately; `'webgpu-kernel'` (webgpu only, not with amsgrad): three
+   * WGSL dispatches per parameter with torch's fused multiply-adds, instead of ~14 tensor ops.
+   * Default: `'torch-cpu'` on the cpu and wasm backends, `'webgpu-kernel'` on webgpu (without
+   * amsgrad), `'tensor-ops'` elsewhere.
    */
-  arithmetic?: 'torch-cpu' | 'tensor-ops';
+  arithmetic?: AdamWArithmetic;
 }
+
+/** How {@link AdamW} computes its update (see {@link AdamWOptions.arithmetic}). */
+export type AdamWArithmetic = 'torch-cpu' | 'tensor-ops' | 'webgpu-kernel';
 
 interface AdamWSlot {
   step: number;
@@ -75,7 +83,7 @@ export class AdamW implements Optimizer {
   readonly weightDecay: number;
   readonly amsgrad: boolean;
   /** How the update is computed (see {@link AdamWOptions.arithmetic}). */
-  readonly arithmetic: 'torch-cpu' | 'tensor-ops';
+  readonly arithmetic: AdamWArithmetic;
   private readonly params: NamedVariables;
   private readonly slots = new Map<string, AdamWSlot>();
 
@@ -86,12 +94,21 @@ export class AdamW implements Optimizer {
     this.eps = options.eps ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0.01;
     this.amsgrad = options.amsgrad ?? false;
-    this.arithmetic = options.arithmetic ?? defaultArithmetic();
+    this.arithmetic =
+      options.arithmetic ??
+      (tf.getBackend() === 'webgpu' && !this.amsgrad ? 'webgpu-kernel' : defaultArithmetic());
     validateHyperparameters(this.lr, this.betas, this.eps, this.weightDecay);
+    if (this.arithmetic === 'webgpu-kernel' && this.amsgrad) {
+      throw new TrainerError(
+        'E_OPTIMIZER',
+        "AdamW arithmetic: expected 'torch-cpu' or 'tensor-ops' with amsgrad, got 'webgpu-kernel' (it has no running maximum).",
+      );
+    }
   }
 
   /**
-   * One AdamW update of every parameter that has a gradient in `grads`.
+   * One AdamW update of every parameter that has a gradient in `grads`, each gradient first
+   * multiplied by `options.gradScale` when given (clipping; see {@link OptimizerStepOptions}).
    *
    * @example
    * ```ts
@@ -100,20 +117,27 @@ export class AdamW implements Optimizer {
    * tf.dispose(grads);
    * ```
    */
-  step(grads: NamedGradients): void {
+  step(grads: NamedGradients, options: OptimizerStepOptions = {}): void {
     validateLearningRate(this.lr);
-    const fused = this.arithmetic === 'torch-cpu';
+    if (this.arithmetic === 'webgpu-kernel' && tf.getBackend() !== 'webgpu') {
+      throw new TrainerError(
+        'E_OPTIMIZER',
+        `AdamW arithmetic 'webgpu-kernel': expected the webgpu backend, got ${tf.getBackend()}.`,
+      );
+    }
+    const gradScale = Math.fround(options.gradScale ?? 1);
     for (const [name, grad] of Object.entries(grads)) {
       const param = paramOf(this.params, name, grad);
       const slot = this.slotOf(name, param);
       slot.step += 1;
-      if (fused) this.stepTyped(param, grad, slot);
-      else this.stepTensorOps(param, grad, slot);
+      if (this.arithmetic === 'torch-cpu') this.stepTyped(param, grad, slot, gradScale);
+      else if (this.arithmetic === 'webgpu-kernel') this.stepWebgpu(param, grad, slot, gradScale);
+      else this.stepTensorOps(param, grad, slot, gradScale);
     }
   }
 
   /** torch's CPU kernels, element by element, with their fused multiply-adds. */
-  private stepTyped(param: tf.Variable, grad: tf.Tensor, slot: AdamWSlot): void {
+  private stepTyped(param: tf.Variable, grad: tf.Tensor, slot: AdamWSlot, gradScale: number): void {
     const [beta1, beta2] = this.betas;
     const t = slot.step;
     const g = grad.dataSync() as Float32Array;
@@ -137,8 +161,10 @@ export class AdamW implements Optimizer {
     const negStepSize = Math.fround(-(this.lr / (1 - beta1 ** t)));
     const eps = Math.fround(this.eps);
     const decayed = this.weightDecay !== 0;
+    const scaled = gradScale !== 1;
     for (let i = 0; i < n; i++) {
-      const gi = g[i] as number;
+      // clip_grad_norm_ multiplies by its factor (also by 1; exact then) before the update
+      const gi = scaled ? Math.fround((g[i] as number) * gradScale) : (g[i] as number);
       const mi = m[i] as number;
       let pi = p[i] as number;
       if (decayed) pi = Math.fround(pi * decay);
@@ -167,13 +193,48 @@ export class AdamW implements Optimizer {
     });
   }
 
+  /** The typed loop's arithmetic in three WGSL dispatches (webgpu). */
+  private stepWebgpu(
+    param: tf.Variable,
+    grad: tf.Tensor,
+    slot: AdamWSlot,
+    gradScale: number,
+  ): void {
+    const [beta1, beta2] = this.betas;
+    const t = slot.step;
+    const weight = Math.fround(1 - beta1);
+    const smallWeight = Math.abs(weight) < 0.5;
+    tf.tidy(() => {
+      const next = adamwUpdateWebgpu(param, grad, slot.expAvg, slot.expAvgSq, {
+        gradScale,
+        decay: this.weightDecay !== 0 ? Math.fround(1 - this.lr * this.weightDecay) : 1,
+        lerpCoeff: smallWeight ? weight : Math.fround(weight - 1),
+        smallWeight,
+        beta2: Math.fround(beta2),
+        oneMinusBeta2: Math.fround(1 - beta2),
+        biasCorrection2Sqrt: Math.fround(Math.sqrt(1 - beta2 ** t)),
+        negStepSize: Math.fround(-(this.lr / (1 - beta1 ** t))),
+        eps: Math.fround(this.eps),
+      });
+      slot.expAvg.assign(next.expAvg);
+      slot.expAvgSq.assign(next.expAvgSq);
+      param.assign(next.param);
+    });
+  }
+
   /** The same update in TensorFlow.js ops (any backend; no fused multiply-adds). */
-  private stepTensorOps(param: tf.Variable, grad: tf.Tensor, slot: AdamWSlot): void {
+  private stepTensorOps(
+    param: tf.Variable,
+    grad: tf.Tensor,
+    slot: AdamWSlot,
+    gradScale: number,
+  ): void {
     const [beta1, beta2] = this.betas;
     const t = slot.step;
     const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** t);
     const stepSize = this.lr / (1 - beta1 ** t);
     tf.tidy(() => {
+      if (gradScale !== 1) grad = tf.mul(grad, tf.scalar(gradScale));
       let p: tf.Tensor = param;
       if (this.weightDecay !== 0) p = tf.mul(p, tf.scalar(1 - this.lr * this.weightDecay));
       const m = lerp(slot.expAvg, grad, 1 - beta1);

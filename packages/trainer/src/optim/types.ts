@@ -54,6 +54,23 @@ export interface OptimizerState {
 }
 
 /**
+ * Options of one optimizer step.
+ *
+ * @example
+ * ```ts
+ * const { totalNorm } = await gradNormAsync(grads);
+ * opt.step(grads, { gradScale: clipCoefficient(1.0, totalNorm) }); // clip_grad_norm_ without a pass
+ * ```
+ */
+export interface OptimizerStepOptions {
+  /**
+   * Multiplies every gradient by this factor before the update, rounded to float32 as
+   * `grad.mul_(coef)` would (clip_grad_norm_'s coefficient); default 1 (no multiply).
+   */
+  gradScale?: number;
+}
+
+/**
  * What the trainer needs of an optimizer: a mutable learning rate (the schedule sets it before
  * each step), one update from named gradients, and a state dict for checkpoints.
  *
@@ -61,12 +78,12 @@ export interface OptimizerState {
  * ```ts
  * const opt: Optimizer = new AdamW(params, { lr: 2e-4 });
  * opt.lr = schedule(step);
- * opt.step(grads);
+ * opt.step(grads, { gradScale: clip.clipCoef });
  * ```
  */
 export interface Optimizer {
   lr: number;
-  step(grads: NamedGradients): void;
+  step(grads: NamedGradients, options?: OptimizerStepOptions): void;
   stateDict(): OptimizerState;
   /**
    * The backend tensors `stateDict()` reads. The trainer reads them asynchronously first, so that
