@@ -48,20 +48,40 @@ function declareAccumulators(): string {
   return lines.join('\n        ');
 }
 
-function writeOutput(): string {
+function writeOutput(lora: boolean): string {
   const lines: string[] = [];
+  // The LoRA term joins the first K range only (the ranges are summed afterwards).
+  const term = (col: string) =>
+    lora ? ` + select(vec4<f32>(0.0), uniforms.loraScale * loraTerm(row, ${col}), split == 0)` : '';
   for (let r = 0; r < 8; r++) {
     const row = r < 4 ? `rowBase + ty * 4 + ${r}` : `rowBase + 64 + ty * 4 + ${r - 4}`;
     lines.push(`
         {
           let row = ${row};
           if (row < dimM) {
-            if (colLo < dimN) { result[(split + row * dimN + colLo) / 4] = acc${r}0; }
-            if (colHi < dimN) { result[(split + row * dimN + colHi) / 4] = acc${r}1; }
+            if (colLo < dimN) { result[(split + row * dimN + colLo) / 4] = acc${r}0${term('colLo')}; }
+            if (colHi < dimN) { result[(split + row * dimN + colHi) / 4] = acc${r}1${term('colHi')}; }
           }
         }`);
   }
   return lines.join('');
+}
+
+// The low-rank term of 4 consecutive output columns: Σ_j U[row, j] · V(col + c, j), V being LoRA's
+// B `[N, r]` under an 'nk' product (the forward) or A `[r, N]` under a 'kn' one (dx).
+function loraTermFunction(layout: RightLayout): string {
+  const v = (c: number) =>
+    layout === 'nk' ? `loraV[(col + ${c}) * rank + j]` : `loraV[j * uniforms.dimN + col + ${c}]`;
+  return `
+      fn loraTerm(row : i32, col : i32) -> vec4<f32> {
+        let rank = uniforms.loraRank;
+        var sum = vec4<f32>(0.0);
+        for (var j = 0; j < rank; j++) {
+          let u = loraU[row * rank + j];
+          sum = fma(vec4<f32>(u), vec4<f32>(${v(0)}, ${v(1)}, ${v(2)}, ${v(3)}), sum);
+        }
+        return sum;
+      }`;
 }
 
 // Stores 8 consecutive k of one row (m or n) into a transposed shared tile [k][row].
@@ -158,7 +178,8 @@ export class TiledMatMulProgram {
   readonly variableNames: string[];
   readonly variableComponents: number[];
   readonly outputComponent = 4;
-  readonly uniforms = 'dimM : i32, dimN : i32, dimK : i32, blocksize : i32, kSplit : i32,';
+  readonly uniforms =
+    'dimM : i32, dimN : i32, dimK : i32, blocksize : i32, kSplit : i32, loraRank : i32, loraScale : f32,';
   readonly workgroupSize: [number, number, number] = [THREADS, THREADS, 1];
   readonly outputShape: number[];
   readonly dispatchLayout = { x: [1], y: [0] };
@@ -166,15 +187,20 @@ export class TiledMatMulProgram {
   shaderKey: string;
   private readonly layout: RightLayout;
   private readonly nf4: boolean;
+  private readonly lora: boolean;
 
-  constructor(m: number, n: number, layout: RightLayout, nf4: boolean, splits = 1) {
+  constructor(m: number, n: number, layout: RightLayout, nf4: boolean, splits = 1, lora = false) {
     this.outputShape = splits > 1 ? [splits, m, n] : [m, n];
     this.layout = layout;
     this.nf4 = nf4;
-    this.variableNames = nf4 ? ['A', 'B', 'absmax', 'table'] : ['A', 'B'];
-    this.variableComponents = nf4 ? [4, 1, 1, 1] : [4, 4];
+    this.lora = lora;
+    this.variableNames = [
+      ...(nf4 ? ['A', 'B', 'absmax', 'table'] : ['A', 'B']),
+      ...(lora ? ['loraU', 'loraV'] : []),
+    ];
+    this.variableComponents = [...(nf4 ? [4, 1, 1, 1] : [4, 4]), ...(lora ? [1, 1] : [])];
     this.dispatch = [Math.ceil(n / TILE), Math.ceil(m / TILE), splits];
-    this.shaderKey = `qloraTiledMatMul_${layout}_${nf4 ? 'q4' : 'f32'}${splits > 1 ? '_splitK' : ''}`;
+    this.shaderKey = `qloraTiledMatMul_${layout}_${nf4 ? 'q4' : 'f32'}${splits > 1 ? '_splitK' : ''}${lora ? '_lora' : ''}`;
   }
 
   getUserCode(): string {
@@ -198,6 +224,7 @@ export class TiledMatMulProgram {
       var<workgroup> tileA : array<vec4<f32>, ${TILE_K * VEC_PER_ROW}>;
       var<workgroup> tileB : array<vec4<f32>, ${TILE_K * VEC_PER_ROW}>;
       ${nf4 ? DECODE_WORD : ''}
+      ${this.lora ? loraTermFunction(layout) : ''}
 
       fn main() {
         let dimM = uniforms.dimM;
@@ -222,7 +249,7 @@ export class TiledMatMulProgram {
         ${body}
         let colLo = colBase + tx * 4;
         let colHi = colBase + 64 + tx * 4;
-        ${writeOutput()}
+        ${writeOutput(this.lora)}
       }
     `;
   }
@@ -257,64 +284,132 @@ function kPerSplit(k: number, splits: number): number {
   return Math.ceil(k / splits / TILE_K) * TILE_K;
 }
 
-// One entry per scalar: tfjs aligns an entry of 4 values as a vec4, the struct fields are i32s.
-function scalarUniforms(...values: number[]): { type: 'int32'; data: number[] }[] {
-  return values.map((value) => ({ type: 'int32', data: [value] }));
+/**
+ * A low-rank term added to a tiled product: `+ scale · U · Vᵀ` with U `[M, r]` and V LoRA's B
+ * `[N, r]` under an `'nk'` product, or `+ scale · U · V` with V LoRA's A `[r, N]` under `'kn'`.
+ */
+export interface LoraEpilogue {
+  u: tf.Tensor2D;
+  v: tf.Tensor2D;
+  scale: number;
+}
+
+// The uniforms every TiledMatMulProgram declares, in order (tfjs aligns each scalar entry itself).
+function programUniforms(
+  m: number,
+  n: number,
+  k: number,
+  blocksize: number,
+  splits: number,
+  lora: { rank: number; scale: number } | undefined,
+): { type: 'int32' | 'float32'; data: number[] }[] {
+  const int = (value: number) => ({ type: 'int32' as const, data: [value] });
+  return [
+    int(m),
+    int(n),
+    int(k),
+    int(blocksize),
+    int(kPerSplit(k, splits)),
+    int(lora?.rank ?? 0),
+    { type: 'float32', data: [lora?.scale ?? 0] },
+  ];
+}
+
+interface KernelAttrs {
+  layout: RightLayout;
+  splits: number;
+  /** NF4 only: output columns and blocksize. */
+  n?: number;
+  blocksize?: number;
+  /** With a LoRA epilogue: its rank and scale (inputs loraU, loraV). */
+  loraRank?: number;
+  loraScale?: number;
 }
 
 function registerOnce(): void {
   if (tf.getKernel(TILED_MATMUL_KERNEL, 'webgpu') !== undefined) return;
+  const run = (nf4: boolean): tf.KernelFunc => {
+    return ({ inputs, backend, attrs }) => {
+      const named = inputs as Record<string, tf.TensorInfo>;
+      const {
+        layout,
+        splits,
+        n: nf4N,
+        blocksize,
+        loraRank,
+        loraScale,
+      } = attrs as unknown as KernelAttrs;
+      const a = named.a as tf.TensorInfo;
+      const b = (nf4 ? named.packed : named.b) as tf.TensorInfo;
+      const [m, k] = a.shape as [number, number];
+      const n = nf4
+        ? (nf4N as number)
+        : layout === 'nk'
+          ? (b.shape[0] as number)
+          : (b.shape[1] as number);
+      const lora = loraRank === undefined ? undefined : { rank: loraRank, scale: loraScale ?? 1 };
+      const bound = [
+        a,
+        b,
+        ...(nf4 ? [named.absmax, named.table] : []),
+        ...(lora ? [named.loraU, named.loraV] : []),
+      ] as tf.TensorInfo[];
+      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
+        new TiledMatMulProgram(m, n, layout, nf4, splits, lora !== undefined),
+        bound,
+        'float32',
+        programUniforms(m, n, k, nf4 ? (blocksize as number) : 1, splits, lora),
+      );
+    };
+  };
   tf.registerKernel({
     kernelName: TILED_MATMUL_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { layout, splits } = attrs as unknown as { layout: RightLayout; splits: number };
-      const [m, k] = a.shape as [number, number];
-      const n = layout === 'nk' ? (b.shape[0] as number) : (b.shape[1] as number);
-      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
-        new TiledMatMulProgram(m, n, layout, false, splits),
-        [a, b],
-        'float32',
-        scalarUniforms(m, n, k, 1, kPerSplit(k, splits)),
-      );
-    },
+    kernelFunc: run(false),
   });
   tf.registerKernel({
     kernelName: NF4_MATMUL_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { a, packed, absmax, table } = inputs as Record<string, tf.TensorInfo>;
-      const { layout, n, blocksize, splits } = attrs as unknown as {
-        layout: RightLayout;
-        n: number;
-        blocksize: number;
-        splits: number;
-      };
-      const [m, k] = (a as tf.TensorInfo).shape as [number, number];
-      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
-        new TiledMatMulProgram(m, n, layout, true, splits),
-        [a, packed, absmax, table] as tf.TensorInfo[],
-        'float32',
-        scalarUniforms(m, n, k, blocksize, kPerSplit(k, splits)),
-      );
-    },
+    kernelFunc: run(true),
   });
+}
+
+function checkEpilogue(lora: LoraEpilogue, m: number, n: number, layout: RightLayout): void {
+  const [uRows, rank] = lora.u.shape;
+  const vShape = layout === 'nk' ? [n, rank] : [rank, n];
+  if (uRows !== m || lora.v.shape[0] !== vShape[0] || lora.v.shape[1] !== vShape[1]) {
+    throw new Error(
+      `[@qlora/lora] LoRA epilogue: expected U [${m}, r] and V [${vShape.join(', ')}], got U [${lora.u.shape.join(', ')}] and V [${lora.v.shape.join(', ')}]`,
+    );
+  }
+}
+
+function epilogueAttrs(lora: LoraEpilogue | undefined): Partial<KernelAttrs> {
+  return lora === undefined ? {} : { loraRank: lora.u.shape[1], loraScale: lora.scale };
 }
 
 /**
  * `a · b` (layout `'kn'`, b `[K, N]`) or `a · bᵀ` (layout `'nk'`, b `[N, K]`) with the tiled WGSL
- * kernel. No gradient; webgpu backend only; K and N multiples of 8 (see
- * {@link tiledShapeSupported}).
+ * kernel, plus a LoRA term when `lora` is given. No gradient; webgpu backend only; K and N
+ * multiples of 8 (see {@link tiledShapeSupported}).
  */
-export function tiledMatMul(a: tf.Tensor2D, b: tf.Tensor2D, layout: RightLayout): tf.Tensor2D {
+export function tiledMatMul(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  layout: RightLayout,
+  lora?: LoraEpilogue,
+): tf.Tensor2D {
   registerOnce();
   const [m, k] = a.shape;
-  const splits = splitCount(m, layout === 'nk' ? b.shape[0] : b.shape[1], k);
+  const n = layout === 'nk' ? b.shape[0] : b.shape[1];
+  if (lora) checkEpilogue(lora, m, n, layout);
+  const splits = splitCount(m, n, k);
+  const inputs: tf.NamedTensorMap = lora ? { a, b, loraU: lora.u, loraV: lora.v } : { a, b };
   return sumSplits(
-    tf.engine().runKernel(TILED_MATMUL_KERNEL, { a, b }, {
+    tf.engine().runKernel(TILED_MATMUL_KERNEL, inputs, {
       layout,
       splits,
+      ...epilogueAttrs(lora),
     } as unknown as tf.NamedAttrMap) as tf.Tensor,
   );
 }
@@ -329,7 +424,8 @@ function sumSplits(out: tf.Tensor): tf.Tensor2D {
 
 /**
  * `x · dequant(W)ᵀ` (`'nk'`, W `[N, K]` → `[M, N]`) or `x · dequant(W)` (`'kn'`, W `[K, N]` →
- * `[M, N]`) without materializing W: codes are decoded into workgroup memory tile by tile.
+ * `[M, N]`) without materializing W: codes are decoded into workgroup memory tile by tile. A
+ * LoRA term is added when `lora` is given (see {@link LoraEpilogue}).
  */
 export function nf4TiledMatMul(
   x: tf.Tensor2D,
@@ -339,16 +435,20 @@ export function nf4TiledMatMul(
   weightShape: [number, number],
   blocksize: number,
   layout: RightLayout,
+  lora?: LoraEpilogue,
 ): tf.Tensor2D {
   registerOnce();
   const n = layout === 'nk' ? weightShape[0] : weightShape[1];
+  if (lora) checkEpilogue(lora, x.shape[0], n, layout);
   const splits = splitCount(x.shape[0], n, x.shape[1]);
+  const inputs = { a: x, packed, absmax, table, ...(lora ? { loraU: lora.u, loraV: lora.v } : {}) };
   return sumSplits(
-    tf.engine().runKernel(NF4_MATMUL_KERNEL, { a: x, packed, absmax, table }, {
+    tf.engine().runKernel(NF4_MATMUL_KERNEL, inputs, {
       layout,
       n,
       blocksize,
       splits,
+      ...epilogueAttrs(lora),
     } as unknown as tf.NamedAttrMap) as tf.Tensor,
   );
 }

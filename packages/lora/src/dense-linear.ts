@@ -1,5 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { tiledMatMul, useTiledKernels } from './_webgpu-matmul';
+import {
+  type LoraEpilogue,
+  type RightLayout,
+  tiledMatMul,
+  useTiledKernels,
+} from './_webgpu-matmul';
 import type { Linear } from './linear';
 
 /**
@@ -69,6 +74,24 @@ export class DenseLinear implements Linear {
         : tf.matMul(flat, this.weight);
       return tf.reshape(product, [...leading, this.inFeatures]);
     });
+  }
+
+  /**
+   * `x · Wᵀ` (`'nk'`) or `x · W` (`'kn'`) through the tiled WGSL kernel, plus a LoRA term, when
+   * that kernel serves this shape on the active backend (and W is not trained); otherwise
+   * undefined. No gradient: for LoraLinear's fused forward and backward.
+   *
+   * @internal
+   */
+  tiledProduct(x: tf.Tensor2D, layout: RightLayout, lora?: LoraEpilogue): tf.Tensor2D | undefined {
+    return this.tiles(x.shape[0], layout) ? tiledMatMul(x, this.weight, layout, lora) : undefined;
+  }
+
+  /** Whether {@link DenseLinear.tiledProduct} serves `rows` rows in `layout`. @internal */
+  tiles(rows: number, layout: RightLayout): boolean {
+    const [k, n] =
+      layout === 'nk' ? [this.inFeatures, this.outFeatures] : [this.outFeatures, this.inFeatures];
+    return !(this.weight instanceof tf.Variable) && useTiledKernels(rows, k, n, layout);
   }
 
   weights(): Record<string, tf.Tensor> {

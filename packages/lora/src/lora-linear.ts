@@ -145,6 +145,10 @@ export class LoraLinear implements Linear {
 
   apply(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
+      if (!this.merged && !(this.training && this.dropout > 0)) {
+        const fused = this.fusedApply(x);
+        if (fused !== undefined) return fused;
+      }
       const result = this.base.apply(x);
       if (this.merged) return result;
       let input = x;
@@ -164,6 +168,43 @@ export class LoraLinear implements Linear {
       const lora = tf.mul(up, this.scaling);
       return tf.add(result, tf.reshape(lora, [...leading, this.outFeatures]));
     });
+  }
+
+  /**
+   * webgpu, tiled base, no dropout: the LoRA term rides in the base product's epilogue, forward
+   * (`x·Wᵀ + s·(x·Aᵀ)·Bᵀ`) and for dx (`dy·W + (s·dy·B)·A`), so neither the `[rows, out]` branch
+   * output, its scaled copy nor the sum is ever a tensor. Undefined when the kernels do not apply.
+   */
+  private fusedApply(x: tf.Tensor): tf.Tensor | undefined {
+    const base = this.base;
+    if (!(base instanceof DenseLinear || base instanceof Nf4Linear)) return undefined;
+    const leading = x.shape.slice(0, -1);
+    const rows = leading.reduce((a, b) => a * b, 1);
+    if (!base.tiles(rows, 'nk') || !base.tiles(rows, 'kn')) return undefined;
+    const scale = this.scaling;
+    const op = tf.customGrad(((
+      input: tf.Tensor2D,
+      a: tf.Tensor2D,
+      b: tf.Tensor2D,
+      save: (tensors: tf.Tensor[]) => void,
+    ) => {
+      const u = tf.matMul(input, a, false, true);
+      save([input, u]);
+      return {
+        value: base.tiledProduct(input, 'nk', { u: u as tf.Tensor2D, v: b, scale }) as tf.Tensor2D,
+        gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+          const [savedInput, savedU] = saved as [tf.Tensor2D, tf.Tensor2D];
+          const dU = tf.mul(tf.matMul(dy, b), scale) as tf.Tensor2D;
+          const dB = tf.mul(tf.matMul(dy, savedU, true, false), scale);
+          const dA = tf.matMul(dU, savedInput, true, false);
+          const dx = base.tiledProduct(dy, 'kn', { u: dU, v: a, scale: 1 }) as tf.Tensor2D;
+          return [dx, dA, dB];
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]);
+    const flat = tf.reshape(x, [rows, this.inFeatures]);
+    const y = op(flat, this.loraA as tf.Tensor2D, this.loraB as tf.Tensor2D);
+    return tf.reshape(y, [...leading, this.outFeatures]);
   }
 
   /**

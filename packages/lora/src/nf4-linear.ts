@@ -11,7 +11,12 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { DEQUANTIZE_KERNEL, dequantizeOnCpu } from './_cpu-kernel';
 import { registerWebgpuKernel } from './_webgpu-kernel';
-import { nf4TiledMatMul, type RightLayout, useTiledKernels } from './_webgpu-matmul';
+import {
+  type LoraEpilogue,
+  nf4TiledMatMul,
+  type RightLayout,
+  useTiledKernels,
+} from './_webgpu-matmul';
 import { LoraError } from './errors';
 import type { Linear } from './linear';
 
@@ -316,7 +321,7 @@ export class Nf4Linear implements Linear {
     return op(x);
   }
 
-  private fusedMatMul(x: tf.Tensor2D, layout: RightLayout): tf.Tensor2D {
+  private fusedMatMul(x: tf.Tensor2D, layout: RightLayout, lora?: LoraEpilogue): tf.Tensor2D {
     return tf.tidy(() => {
       const table = this.deviceCodeTable();
       return nf4TiledMatMul(
@@ -327,8 +332,31 @@ export class Nf4Linear implements Linear {
         [this.outFeatures, this.inFeatures],
         this.state.blocksize,
         layout,
+        lora,
       );
     });
+  }
+
+  /**
+   * `x · Wᵀ` (`'nk'`) or `x · W` (`'kn'`) through the fused WGSL kernel, plus a LoRA term, when
+   * that kernel serves this shape on the active backend; otherwise undefined. No gradient: for
+   * LoraLinear's fused forward and backward.
+   *
+   * @internal
+   */
+  tiledProduct(x: tf.Tensor2D, layout: RightLayout, lora?: LoraEpilogue): tf.Tensor2D | undefined {
+    return this.tiles(x.shape[0], layout) ? this.fusedMatMul(x, layout, lora) : undefined;
+  }
+
+  /** Whether {@link Nf4Linear.tiledProduct} serves `rows` rows in `layout`. @internal */
+  tiles(rows: number, layout: RightLayout): boolean {
+    const [k, n] =
+      layout === 'nk' ? [this.inFeatures, this.outFeatures] : [this.outFeatures, this.inFeatures];
+    return (
+      this.codesPerWord === 8 &&
+      this.state.blocksize % 8 === 0 &&
+      useTiledKernels(rows, k, n, layout)
+    );
   }
 
   /**

@@ -18,6 +18,7 @@ import {
 } from './_webgpu-matmul';
 import { hasWebgpu } from './_webgpu-probe';
 import { DenseLinear } from './dense-linear';
+import { LoraLinear } from './lora-linear';
 import { Nf4Linear } from './nf4-linear';
 
 const webgpu = await hasWebgpu();
@@ -216,6 +217,66 @@ describe.skipIf(!webgpu)('tiled WGSL matmul on webgpu', () => {
         useFusedWebgpuKernels(true);
         tf.dispose([x, dy]);
         layer.dispose();
+      }
+    });
+  }
+
+  // The LoRA branch in the epilogue: y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ and its gradients for x, A and B
+  // against tfjs's separate products (kernels off), B non-zero, a scale that is not 1.
+  for (const kind of ['dense', 'nf4'] as const) {
+    it(`LoRA over a ${kind} base: the fused epilogue's y, dx, dA, dB equal the separate products`, async () => {
+      await tf.setBackend('webgpu');
+      const [rows, inF, out] = [80, 136, 72];
+      const wData = randomFloats(out * inF, 21, 0.2);
+      const base =
+        kind === 'dense'
+          ? new DenseLinear('p', tf.tensor2d(wData, [out, inF]))
+          : new Nf4Linear(
+              'p',
+              quantize4bit(wData, { shape: [out, inF], blocksize: 64, doubleQuant: true }),
+            );
+      const lora = new LoraLinear(base, { r: 8, alpha: 24, seed: 5 });
+      lora.loraB.assign(tf.tensor2d(randomFloats(out * 8, 22, 0.5), [out, 8]));
+      const x = tf.tensor3d(randomFloats(rows * inF, 23), [2, rows / 2, inF]);
+      const dy = tf.tensor3d(randomFloats(rows * out, 24), [2, rows / 2, out]);
+      const run = async (on: boolean) => {
+        useFusedWebgpuKernels(on);
+        const profile = await tf.profile(() => lora.apply(x));
+        const kernels = profile.kernelNames;
+        tf.dispose(profile.result as tf.Tensor);
+        const { value, grads } = tf.valueAndGrads(
+          (input: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => {
+            void a;
+            void b;
+            return tf.sum(tf.mul(lora.apply(input), dy));
+          },
+        )([x, lora.loraA, lora.loraB]);
+        const y = lora.apply(x);
+        const read = async (t: tf.Tensor) => (await t.data()) as Float32Array;
+        const result = {
+          kernels,
+          y: await read(y),
+          dx: await read(grads[0] as tf.Tensor),
+          dA: await read(grads[1] as tf.Tensor),
+          dB: await read(grads[2] as tf.Tensor),
+        };
+        tf.dispose([value, y, ...grads]);
+        return result;
+      };
+      try {
+        const fused = await run(true);
+        const generic = await run(false);
+        // one product for the whole layer: no separate branch output, scale or sum
+        expect(fused.kernels).toContain(kind === 'dense' ? TILED_MATMUL_KERNEL : NF4_MATMUL_KERNEL);
+        expect(fused.kernels).not.toContain('Add');
+        expect(generic.kernels).toContain('Add');
+        for (const key of ['y', 'dx', 'dA', 'dB'] as const) {
+          expect(relativeError(fused[key], generic[key]), key).toBeLessThan(BOUND);
+        }
+      } finally {
+        useFusedWebgpuKernels(true);
+        tf.dispose([x, dy]);
+        lora.dispose();
       }
     });
   }

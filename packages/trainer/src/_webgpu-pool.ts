@@ -45,3 +45,58 @@ export function trimWebgpuBufferPool(maxFreeBytes: number = POOL_TRIM_BYTES): nu
   manager.numBytesAllocated = (manager.numBytesAllocated ?? 0) - freed;
   return freed;
 }
+
+interface PoolManager {
+  acquireBuffer(size: number, usage: number, mappedAtCreation?: boolean, reuse?: boolean): object;
+  releaseBuffer(buffer: object, reuse?: boolean): void;
+}
+
+const BUCKETED = Symbol('qlora.bucketedPool');
+const STORAGE_USAGE = 0x80; // GPUBufferUsage.STORAGE
+/** Tensor buffers from this size on are rounded up to a size class. */
+export const MIN_BUCKETED_BYTES = 2 ** 24;
+const BUCKETS_PER_OCTAVE = 16;
+
+/**
+ * The pool size class of a tensor buffer: sizes of at least {@link MIN_BUCKETED_BYTES} rounded up
+ * to a sixteenth of their power of two (at most 6.25% more), smaller ones exact.
+ */
+export function bucketBytes(size: number): number {
+  if (size < MIN_BUCKETED_BYTES) return size;
+  const step = 2 ** (Math.floor(Math.log2(size)) - Math.log2(BUCKETS_PER_OCTAVE));
+  return Math.ceil(size / step) * step;
+}
+
+// The pool matches sizes exactly, so tensors of nearly equal size never share buffers: training's
+// [523, 128256] loss chunks (268,311,552 bytes) and [8, 32, 512, 512] attention scores
+// (268,435,456) each kept their own, and the chunks sat idle in the pool through every layer's
+// backward. Storage buffers are therefore created at their size class; the GPUBuffer gets an own
+// `size` property with the tensor's byte size while it is in use (tfjs reads `buffer.size` to copy
+// and read back exactly the tensor), removed on release so the pool files it under its class.
+/**
+ * Makes the webgpu backend's buffer pool reuse a buffer for any tensor of the same size class
+ * ({@link bucketBytes}); idempotent, a no-op on other backends. Returns whether it is installed.
+ */
+export function bucketWebgpuBufferPool(): boolean {
+  if (tf.getBackend() !== 'webgpu') return false;
+  const manager = (tf.backend() as unknown as { bufferManager?: PoolManager }).bufferManager;
+  if (manager === undefined) return false;
+  const marked = manager as PoolManager & { [BUCKETED]?: true };
+  if (marked[BUCKETED]) return true;
+  const acquire = manager.acquireBuffer.bind(manager);
+  const release = manager.releaseBuffer.bind(manager);
+  manager.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
+    const bucketed = !mappedAtCreation && (usage & STORAGE_USAGE) !== 0 ? bucketBytes(size) : size;
+    const buffer = acquire(bucketed, usage, mappedAtCreation, reuse);
+    if (bucketed !== size) {
+      Object.defineProperty(buffer, 'size', { value: size, configurable: true });
+    }
+    return buffer;
+  };
+  manager.releaseBuffer = (buffer, reuse = true) => {
+    if (Object.hasOwn(buffer, 'size')) delete (buffer as { size?: number }).size;
+    release(buffer, reuse);
+  };
+  marked[BUCKETED] = true;
+  return true;
+}

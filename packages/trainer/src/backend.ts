@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { bucketWebgpuBufferPool } from './_webgpu-pool';
 import { TrainerError } from './errors';
 
 /**
@@ -137,6 +138,7 @@ async function startWebgpu(allowSoftwareAdapter: boolean): Promise<string> {
   }
   await importOptional('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
+  bucketWebgpuBufferPool();
   return 'WebGPU adapter found';
 }
 
