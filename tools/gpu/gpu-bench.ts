@@ -328,13 +328,26 @@ async function parityAtScale(model: LlamaModel, ids: number[][], refPath: string
 
 async function timeForward(model: LlamaModel, ids: number[][], lastOnly: boolean): Promise<void> {
   const tokens = ids.length * (ids[0]?.length ?? 0);
+  // A dispatch the device refuses (a binding past its limits) is skipped silently and leaves
+  // stale values: a validation scope around each call turns that into an error.
+  const device = (
+    tf.backend() as unknown as {
+      device?: {
+        pushErrorScope(f: string): void;
+        popErrorScope(): Promise<{ message: string } | null>;
+      };
+    }
+  ).device;
   const once = async () => {
     const start = performance.now();
+    device?.pushErrorScope('validation');
     const logits = model.forward(ids, { lastOnly });
     const head = tf.slice(logits, [0, 0, 0], [1, 1, 8]);
     const values = await head.data(); // waits for the whole queue: the forward is done
     head.dispose();
     logits.dispose();
+    const refused = await device?.popErrorScope();
+    if (refused) throw new Error(`WebGPU validation error: ${refused.message.slice(0, 300)}`);
     if (!Array.from(values).every(Number.isFinite)) throw new Error('non-finite logits');
     return (performance.now() - start) / 1000;
   };

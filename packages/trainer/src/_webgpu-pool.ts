@@ -59,12 +59,16 @@ const BUCKETS_PER_OCTAVE = 16;
 
 /**
  * The pool size class of a tensor buffer: sizes of at least {@link MIN_BUCKETED_BYTES} rounded up
- * to a sixteenth of their power of two (at most 6.25% more), smaller ones exact.
+ * to a sixteenth of their power of two (at most 6.25% more), smaller ones, and any whose class
+ * would exceed `maxBindingBytes` (the device's storage binding limit), exact.
  */
-export function bucketBytes(size: number): number {
+export function bucketBytes(size: number, maxBindingBytes = Number.POSITIVE_INFINITY): number {
   if (size < MIN_BUCKETED_BYTES) return size;
   const step = 2 ** (Math.floor(Math.log2(size)) - Math.log2(BUCKETS_PER_OCTAVE));
-  return Math.ceil(size / step) * step;
+  const bucketed = Math.ceil(size / step) * step;
+  // tfjs binds whole buffers: a class above the binding limit would fail every dispatch that
+  // reads it (a 2.1 GB logits tensor would round to 2 GiB, past Dawn's 2 GiB − 4 limit).
+  return bucketed > maxBindingBytes ? size : bucketed;
 }
 
 // The pool matches sizes exactly, so tensors of nearly equal size never share buffers: training's
@@ -79,14 +83,20 @@ export function bucketBytes(size: number): number {
  */
 export function bucketWebgpuBufferPool(): boolean {
   if (tf.getBackend() !== 'webgpu') return false;
-  const manager = (tf.backend() as unknown as { bufferManager?: PoolManager }).bufferManager;
+  const backend = tf.backend() as unknown as {
+    bufferManager?: PoolManager;
+    device?: { limits?: { maxStorageBufferBindingSize?: number } };
+  };
+  const manager = backend.bufferManager;
   if (manager === undefined) return false;
+  const maxBinding = backend.device?.limits?.maxStorageBufferBindingSize ?? 2 ** 27;
   const marked = manager as PoolManager & { [BUCKETED]?: true };
   if (marked[BUCKETED]) return true;
   const acquire = manager.acquireBuffer.bind(manager);
   const release = manager.releaseBuffer.bind(manager);
   manager.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
-    const bucketed = !mappedAtCreation && (usage & STORAGE_USAGE) !== 0 ? bucketBytes(size) : size;
+    const bucketed =
+      !mappedAtCreation && (usage & STORAGE_USAGE) !== 0 ? bucketBytes(size, maxBinding) : size;
     const buffer = acquire(bucketed, usage, mappedAtCreation, reuse);
     if (bucketed !== size) {
       Object.defineProperty(buffer, 'size', { value: size, configurable: true });

@@ -27,6 +27,9 @@ describe('bucketBytes', () => {
     expect(bucketBytes(2 ** 28)).toBe(2 ** 28); // [8, 32, 512, 512] f32 attention scores
     expect(bucketBytes(17_000_000)).toBe(17 * 2 ** 20);
     expect(bucketBytes(MIN_BUCKETED_BYTES - 4)).toBe(MIN_BUCKETED_BYTES - 4);
+    // [32, 128, 128256] f32 logits: the 2 GiB class is past the H200's 2 GiB − 4 binding limit
+    expect(bucketBytes(2_101_346_304, 2_147_483_644)).toBe(2_101_346_304);
+    expect(bucketBytes(2_101_346_304)).toBe(2 ** 31);
     for (const size of [2 ** 24, 3e7, 1e9, 5e9]) {
       expect(bucketBytes(size)).toBeGreaterThanOrEqual(size);
       expect(bucketBytes(size) / size).toBeLessThanOrEqual(1 + 1 / 16);
