@@ -82,7 +82,6 @@ describe.skipIf(!webgpu)("AdamW 'webgpu-kernel' on webgpu", () => {
         );
         expect(state.steps[k]).toBe(3);
       }
-      if (process.env.PRINT_ERRORS) console.log(c.name, JSON.stringify(report));
       for (const [key, error] of Object.entries(report)) {
         expect(error, key).toBeLessThanOrEqual(key.startsWith('p') ? PARAM_REL : MOMENT_REL);
       }
