@@ -31,6 +31,7 @@ import {
   useFusedWebgpuKernels,
 } from '../../packages/lora/src/index';
 import { dequantize4bit, quantize4bit } from '../../packages/nf4/src/index';
+import { relativeError } from '../../packages/test-utils/src/compare';
 import {
   AdamW,
   type AdamWArithmetic,
@@ -150,17 +151,6 @@ const log = (line: string) => console.log(`[gpu-bench] ${line}`);
 
 /** Result keys of runs with the WGSL kernels off (tfjs's generic programs) end in `_generic`. */
 const kernelSuffix = () => (args.kernels === 'off' ? '_generic' : '');
-
-/** max |a − b| / max |b|, the parity measure of the trainer tests. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs((actual[i] as number) - (expected[i] as number)));
-    maxRef = Math.max(maxRef, Math.abs(expected[i] as number));
-  }
-  return maxDiff / maxRef;
-}
 
 /** Peak resident set of this process so far (VmHWM), in bytes. */
 function peakRssBytes(): number {

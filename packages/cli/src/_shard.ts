@@ -12,6 +12,7 @@ import {
   type TaskDefinition,
   type TaskEvaluation,
   type TaskRequest,
+  type TaskSample,
 } from '@qlora/bench-core';
 
 /** Which docs a shard evaluates: doc id (its position after `--limit`) modulo the shard count. */
@@ -21,15 +22,10 @@ export interface ShardSpec {
 }
 
 /** The fields of a samples row that aggregation reads (a runner sample or a parsed JSONL line). */
-export interface SampleRowFields {
-  doc_id: number;
-  filter: string;
-  metrics: string[];
-  doc_hash: string;
-  prompt_hash: string;
-  target_hash: string;
-  [metric: string]: unknown;
-}
+export type SampleRowFields = Pick<
+  TaskSample,
+  'doc_id' | 'filter' | 'metrics' | 'doc_hash' | 'prompt_hash' | 'target_hash'
+> & { [metric: string]: unknown };
 
 /**
  * Per-doc metric values and the task hash of samples rows, exactly as the runner accumulates

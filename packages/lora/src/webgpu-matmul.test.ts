@@ -22,6 +22,22 @@ import { LoraLinear } from './lora-linear';
 import { Nf4Linear } from './nf4-linear';
 
 const webgpu = await hasWebgpu();
+
+/** A dense or NF4 (blocksize 64, double quant) `[out, inF]` projection of random weights. */
+function randomProjection(
+  kind: 'dense' | 'nf4',
+  out: number,
+  inF: number,
+  seed: number,
+): DenseLinear | Nf4Linear {
+  const wData = randomFloats(out * inF, seed, 0.2);
+  return kind === 'dense'
+    ? new DenseLinear('p', tf.tensor2d(wData, [out, inF]))
+    : new Nf4Linear(
+        'p',
+        quantize4bit(wData, { shape: [out, inF], blocksize: 64, doubleQuant: true }),
+      );
+}
 const BOUND = 2e-6;
 
 /** `a[M,K] · b` in float64, b as `[N,K]` (`'nk'`) or `[K,N]` (`'kn'`). */
@@ -179,14 +195,7 @@ describe.skipIf(!webgpu)('tiled WGSL matmul on webgpu', () => {
     it(`${kind} layer forward and dx with the kernels on equal the generic path (kernels off)`, async () => {
       await tf.setBackend('webgpu');
       const [rows, inF, out] = [96, 136, 72];
-      const wData = randomFloats(out * inF, 11, 0.2);
-      const layer =
-        kind === 'dense'
-          ? new DenseLinear('p', tf.tensor2d(wData, [out, inF]))
-          : new Nf4Linear(
-              'p',
-              quantize4bit(wData, { shape: [out, inF], blocksize: 64, doubleQuant: true }),
-            );
+      const layer = randomProjection(kind, out, inF, 11);
       const x = tf.tensor2d(randomFloats(rows * inF, 12), [rows, inF]);
       const dy = tf.tensor2d(randomFloats(rows * out, 13), [rows, out]);
       const run = async (on: boolean) => {
@@ -227,14 +236,7 @@ describe.skipIf(!webgpu)('tiled WGSL matmul on webgpu', () => {
     it(`LoRA over a ${kind} base: the fused epilogue's y, dx, dA, dB equal the separate products`, async () => {
       await tf.setBackend('webgpu');
       const [rows, inF, out] = [80, 136, 72];
-      const wData = randomFloats(out * inF, 21, 0.2);
-      const base =
-        kind === 'dense'
-          ? new DenseLinear('p', tf.tensor2d(wData, [out, inF]))
-          : new Nf4Linear(
-              'p',
-              quantize4bit(wData, { shape: [out, inF], blocksize: 64, doubleQuant: true }),
-            );
+      const base = randomProjection(kind, out, inF, 21);
       const lora = new LoraLinear(base, { r: 8, alpha: 24, seed: 5 });
       lora.loraB.assign(tf.tensor2d(randomFloats(out * 8, 22, 0.5), [out, 8]));
       const x = tf.tensor3d(randomFloats(rows * inF, 23), [2, rows / 2, inF]);

@@ -4,9 +4,10 @@
 // dL/dhidden. Scale: 32000-token vocabulary (TinyLlama's), 256 rows, chunks of 32 rows, wasm.
 import * as tf from '@tensorflow/tfjs-core';
 import { type BenchRow, type BenchSuite, medianMs, ratioRow } from '../../../tools/bench/harness';
+import { randomLlama } from '../src/_test-fixtures';
 import { headLossSum, prepareBatch } from '../src/_train-forward';
 import { ensureGradients } from '../src/ensure-gradients';
-import { initBackend, LlamaModel, parseLlamaConfig } from '../src/index';
+import { initBackend, type LlamaModel, parseLlamaConfig } from '../src/index';
 
 const VOCAB = 32000;
 const HIDDEN = 64;
@@ -28,25 +29,7 @@ function model(): LlamaModel {
     max_position_embeddings: 512,
     tie_word_embeddings: true,
   });
-  let seed = 7;
-  const random = (shape: number[]): tf.Tensor => {
-    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < values.length; i++) {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      values[i] = (seed / 2 ** 31 - 0.5) * 0.04;
-    }
-    return tf.tensor(values, shape);
-  };
-  return LlamaModel.fromTensors(config, (name) => {
-    if (name.endsWith('norm.weight')) return tf.ones([HIDDEN]);
-    if (name === 'model.embed_tokens.weight') return random([VOCAB, HIDDEN]);
-    if (name.endsWith('k_proj.weight') || name.endsWith('v_proj.weight'))
-      return random([HIDDEN / 2, HIDDEN]);
-    if (name.endsWith('down_proj.weight')) return random([HIDDEN, 256]);
-    if (name.endsWith('gate_proj.weight') || name.endsWith('up_proj.weight'))
-      return random([256, HIDDEN]);
-    return random([HIDDEN, HIDDEN]);
-  });
+  return randomLlama(config, { seed: 7, scale: 0.04 });
 }
 
 /** Peak of tf.memory().numBytes while `fn` runs, above what was live before. */

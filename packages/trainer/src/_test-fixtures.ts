@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fixturePath } from '@qlora/test-utils';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LlamaConfig } from './config';
 import { TrainerError } from './errors';
+import { LlamaModel } from './llama-model';
 
 /** Reference data of one case made by tools/reference/llama_logits.py. */
 export interface ReferenceCase {
@@ -96,4 +99,65 @@ export async function rejectedTrainerError(run: () => Promise<unknown>): Promise
     throw error;
   }
   throw new Error('expected a TrainerError');
+}
+
+/** meta-llama/Llama-3.2-1B's config.json (transformers 4 form: rope_theta + rope_scaling). */
+export const LLAMA_32_1B = {
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  num_hidden_layers: 16,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  head_dim: 64,
+  vocab_size: 128256,
+  max_position_embeddings: 131072,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000.0,
+  rope_scaling: {
+    factor: 32.0,
+    low_freq_factor: 1.0,
+    high_freq_factor: 4.0,
+    original_max_position_embeddings: 8192,
+    rope_type: 'llama3',
+  },
+  tie_word_embeddings: true,
+  bos_token_id: 128000,
+  eos_token_id: [128001, 128008, 128009],
+  hidden_act: 'silu',
+  torch_dtype: 'bfloat16',
+};
+
+/**
+ * A Llama of `config`'s shapes with reproducible weights: norms 1, every other tensor uniform in
+ * ±scale/2 from one linear congruential stream (in `LlamaModel.fromTensors`' order).
+ */
+export function randomLlama(
+  config: LlamaConfig,
+  options: { seed: number; scale: number },
+): LlamaModel {
+  let seed = options.seed;
+  const random = (shape: number[]): tf.Tensor => {
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < values.length; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      values[i] = (seed / 2 ** 31 - 0.5) * options.scale;
+    }
+    return tf.tensor(values, shape);
+  };
+  const { hiddenSize: hidden, intermediateSize: inner, headDim } = config;
+  const queries = config.numAttentionHeads * headDim;
+  const keys = config.numKeyValueHeads * headDim;
+  return LlamaModel.fromTensors(config, (name) => {
+    if (name.endsWith('norm.weight')) return tf.ones([hidden]);
+    if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight')
+      return random([config.vocabSize, hidden]);
+    if (name.endsWith('q_proj.weight')) return random([queries, hidden]);
+    if (name.endsWith('k_proj.weight') || name.endsWith('v_proj.weight'))
+      return random([keys, hidden]);
+    if (name.endsWith('o_proj.weight')) return random([hidden, queries]);
+    if (name.endsWith('down_proj.weight')) return random([hidden, inner]);
+    return random([inner, hidden]); // gate_proj, up_proj
+  });
 }

@@ -1,35 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fixturePath } from '@qlora/test-utils';
 import { describe, expect, it } from 'vitest';
+import { LLAMA_32_1B } from './_test-fixtures';
 import { parseLlamaConfig } from './config';
 import { computeInverseFrequencies } from './rope';
-
-const LLAMA_32_1B = {
-  architectures: ['LlamaForCausalLM'],
-  model_type: 'llama',
-  hidden_size: 2048,
-  intermediate_size: 8192,
-  num_hidden_layers: 16,
-  num_attention_heads: 32,
-  num_key_value_heads: 8,
-  head_dim: 64,
-  vocab_size: 128256,
-  max_position_embeddings: 131072,
-  rms_norm_eps: 1e-5,
-  rope_theta: 500000.0,
-  rope_scaling: {
-    factor: 32.0,
-    low_freq_factor: 1.0,
-    high_freq_factor: 4.0,
-    original_max_position_embeddings: 8192,
-    rope_type: 'llama3',
-  },
-  tie_word_embeddings: true,
-  bos_token_id: 128000,
-  eos_token_id: [128001, 128008, 128009],
-  hidden_act: 'silu',
-  torch_dtype: 'bfloat16',
-};
 
 describe('parseLlamaConfig', () => {
   it('reads a transformers 4 Llama 3.2 config (rope_theta + rope_scaling)', () => {

@@ -18,12 +18,12 @@ import {
   webgpuLimits,
 } from './_device-limits';
 import { TRAIN_LIMITS } from './_sequence-limits';
-import { caughtTrainerError as caught } from './_test-fixtures';
+import { caughtTrainerError as caught, LLAMA_32_1B, randomLlama } from './_test-fixtures';
 import { hasWebgpu } from './_webgpu-probe';
 import { type LlamaConfig, parseLlamaConfig } from './config';
 import { TrainerError } from './errors';
 import type { Linear } from './linear';
-import { LlamaModel } from './llama-model';
+import type { LlamaModel } from './llama-model';
 import { loadModel } from './load-model';
 import { train } from './train';
 
@@ -38,20 +38,7 @@ async function readBindingLimit(): Promise<number> {
   return limit;
 }
 
-/** meta-llama/Llama-3.2-1B's config.json (the shapes that matter here). */
-const LLAMA_1B: LlamaConfig = parseLlamaConfig({
-  architectures: ['LlamaForCausalLM'],
-  model_type: 'llama',
-  vocab_size: 128256,
-  hidden_size: 2048,
-  intermediate_size: 8192,
-  num_hidden_layers: 16,
-  num_attention_heads: 32,
-  num_key_value_heads: 8,
-  head_dim: 64,
-  max_position_embeddings: 131072,
-  tie_word_embeddings: true,
-});
+const LLAMA_1B: LlamaConfig = parseLlamaConfig(LLAMA_32_1B);
 
 /** An H200 through Dawn: 2 GiB storage bindings. */
 const H200: DeviceLimits = { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 40 };
@@ -145,24 +132,7 @@ function bigVocabModel(): LlamaModel {
     tie_word_embeddings: true,
     eos_token_id: 2,
   });
-  let seed = 1;
-  const random = (shape: number[]): tf.Tensor => {
-    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < values.length; i++) {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      values[i] = (seed / 2 ** 31 - 0.5) * 0.1;
-    }
-    return tf.tensor(values, shape);
-  };
-  return LlamaModel.fromTensors(config, (name) => {
-    if (name.endsWith('layernorm.weight') || name === 'model.norm.weight') return tf.ones([16]);
-    if (name === 'model.embed_tokens.weight') return random([65536, 16]);
-    if (name.endsWith('q_proj.weight')) return random([16, 16]);
-    if (name.endsWith('k_proj.weight') || name.endsWith('v_proj.weight')) return random([8, 16]);
-    if (name.endsWith('o_proj.weight')) return random([16, 16]);
-    if (name.endsWith('down_proj.weight')) return random([16, 32]);
-    return random([32, 16]);
-  });
+  return randomLlama(config, { seed: 1, scale: 0.1 });
 }
 
 describe.skipIf(!webgpu)('on a WebGPU adapter', () => {

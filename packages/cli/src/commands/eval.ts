@@ -155,6 +155,17 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
     },
   });
   progress?.stop();
+  writeEvalReport(out, options, io);
+  return out;
+}
+
+/** The result files and metrics, as JSON (`--json`) or as lines after `preface`. */
+function writeEvalReport(
+  out: Awaited<ReturnType<typeof mergeEvalShards>>,
+  options: EvalCommandOptions,
+  io: CliIo,
+  preface = '',
+): void {
   if (options.json) {
     io.stdout.write(
       stringifyReportJson({
@@ -163,11 +174,11 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
         metrics: out.results.results,
       }),
     );
-  } else {
-    writeMetricLines(out.results, io);
-    io.stdout.write(`wrote ${out.resultsPath}\n`);
+    return;
   }
-  return out;
+  if (preface !== '') io.stdout.write(preface);
+  writeMetricLines(out.results, io);
+  io.stdout.write(`wrote ${out.resultsPath}\n`);
 }
 
 async function runMergeShards(options: EvalCommandOptions, io: CliIo): Promise<unknown> {
@@ -196,19 +207,7 @@ async function runMergeShards(options: EvalCommandOptions, io: CliIo): Promise<u
     );
   }
   const out = await mergeEvalShards(shardDirs, outDir);
-  if (options.json) {
-    io.stdout.write(
-      stringifyReportJson({
-        results: out.resultsPath,
-        samples: out.samplePaths,
-        metrics: out.results.results,
-      }),
-    );
-  } else {
-    io.stdout.write(`merged ${dirs.length} shard(s)\n`);
-    writeMetricLines(out.results, io);
-    io.stdout.write(`wrote ${out.resultsPath}\n`);
-  }
+  writeEvalReport(out, options, io, `merged ${dirs.length} shard(s)\n`);
   return out;
 }
 

@@ -10,7 +10,7 @@ import {
   validateHyperparameters,
   validateLearningRate,
 } from './_common';
-import { adamwUpdateWebgpu } from './_webgpu-adamw';
+import { type AdamWCoefficients, adamwUpdateWebgpu } from './_webgpu-adamw';
 import type {
   NamedGradients,
   NamedVariables,
@@ -136,10 +136,29 @@ export class AdamW implements Optimizer {
     }
   }
 
+  /**
+   * Step `t`'s constants: Python floats cast to float32 where they meet a float32 tensor, as torch
+   * does (decay 1 without weight decay: a multiply by 1 is exact).
+   */
+  private coefficients(t: number, gradScale: number): AdamWCoefficients {
+    const [beta1, beta2] = this.betas;
+    const weight = Math.fround(1 - beta1);
+    const smallWeight = Math.abs(weight) < 0.5;
+    return {
+      gradScale,
+      decay: this.weightDecay !== 0 ? Math.fround(1 - this.lr * this.weightDecay) : 1,
+      lerpCoeff: smallWeight ? weight : Math.fround(weight - 1),
+      smallWeight,
+      beta2: Math.fround(beta2),
+      oneMinusBeta2: Math.fround(1 - beta2),
+      biasCorrection2Sqrt: Math.fround(Math.sqrt(1 - beta2 ** t)),
+      negStepSize: Math.fround(-(this.lr / (1 - beta1 ** t))),
+      eps: Math.fround(this.eps),
+    };
+  }
+
   /** torch's CPU kernels, element by element, with their fused multiply-adds. */
   private stepTyped(param: tf.Variable, grad: tf.Tensor, slot: AdamWSlot, gradScale: number): void {
-    const [beta1, beta2] = this.betas;
-    const t = slot.step;
     const g = grad.dataSync() as Float32Array;
     const p = param.dataSync() as Float32Array;
     const m = slot.expAvg.dataSync() as Float32Array;
@@ -150,16 +169,16 @@ export class AdamW implements Optimizer {
     const mOut = new Float32Array(n);
     const vOut = new Float32Array(n);
     const vMaxOut = vMax === undefined ? undefined : new Float32Array(n);
-    // Python floats, cast to float32 where they meet a float32 tensor, as torch does.
-    const decay = Math.fround(1 - this.lr * this.weightDecay);
-    const weight = Math.fround(1 - beta1);
-    const smallWeight = Math.abs(weight) < 0.5;
-    const lerpCoeff = smallWeight ? weight : Math.fround(weight - 1);
-    const b2 = Math.fround(beta2);
-    const oneMinusB2 = Math.fround(1 - beta2);
-    const bc2Sqrt = Math.fround(Math.sqrt(1 - beta2 ** t));
-    const negStepSize = Math.fround(-(this.lr / (1 - beta1 ** t)));
-    const eps = Math.fround(this.eps);
+    const {
+      decay,
+      lerpCoeff,
+      smallWeight,
+      beta2: b2,
+      oneMinusBeta2: oneMinusB2,
+      biasCorrection2Sqrt: bc2Sqrt,
+      negStepSize,
+      eps,
+    } = this.coefficients(slot.step, gradScale);
     const decayed = this.weightDecay !== 0;
     const scaled = gradScale !== 1;
     for (let i = 0; i < n; i++) {
@@ -200,22 +219,14 @@ export class AdamW implements Optimizer {
     slot: AdamWSlot,
     gradScale: number,
   ): void {
-    const [beta1, beta2] = this.betas;
-    const t = slot.step;
-    const weight = Math.fround(1 - beta1);
-    const smallWeight = Math.abs(weight) < 0.5;
     tf.tidy(() => {
-      const next = adamwUpdateWebgpu(param, grad, slot.expAvg, slot.expAvgSq, {
-        gradScale,
-        decay: this.weightDecay !== 0 ? Math.fround(1 - this.lr * this.weightDecay) : 1,
-        lerpCoeff: smallWeight ? weight : Math.fround(weight - 1),
-        smallWeight,
-        beta2: Math.fround(beta2),
-        oneMinusBeta2: Math.fround(1 - beta2),
-        biasCorrection2Sqrt: Math.fround(Math.sqrt(1 - beta2 ** t)),
-        negStepSize: Math.fround(-(this.lr / (1 - beta1 ** t))),
-        eps: Math.fround(this.eps),
-      });
+      const next = adamwUpdateWebgpu(
+        param,
+        grad,
+        slot.expAvg,
+        slot.expAvgSq,
+        this.coefficients(slot.step, gradScale),
+      );
       slot.expAvg.assign(next.expAvg);
       slot.expAvgSq.assign(next.expAvgSq);
       param.assign(next.param);

@@ -34,7 +34,8 @@ export interface ClipResult {
  * ```
  */
 export function clipGradNorm(grads: NamedGradients, maxNorm: number): ClipResult {
-  const norm = totalNormTensor(grads, maxNorm);
+  checkMaxNorm(maxNorm);
+  const norm = totalNormTensor(grads);
   const totalNorm = norm === undefined ? 0 : readScalarSync(norm);
   return scaleByNorm(grads, maxNorm, totalNorm);
 }
@@ -53,16 +54,8 @@ export async function clipGradNormAsync(
   grads: NamedGradients,
   maxNorm: number,
 ): Promise<ClipResult> {
-  const norm = totalNormTensor(grads, maxNorm);
-  let totalNorm = 0;
-  if (norm !== undefined) {
-    try {
-      totalNorm = (await norm.data())[0] as number;
-    } finally {
-      norm.dispose();
-    }
-  }
-  return scaleByNorm(grads, maxNorm, totalNorm);
+  checkMaxNorm(maxNorm);
+  return scaleByNorm(grads, maxNorm, await gradNormAsync(grads));
 }
 
 /**
@@ -78,7 +71,7 @@ export async function clipGradNormAsync(
  * ```
  */
 export async function gradNormAsync(grads: NamedGradients): Promise<number> {
-  const norm = totalNormTensor(grads, Number.POSITIVE_INFINITY);
+  const norm = totalNormTensor(grads);
   if (norm === undefined) return 0;
   try {
     return (await norm.data())[0] as number;
@@ -111,10 +104,7 @@ function readScalarSync(t: tf.Tensor): number {
 }
 
 // ‖(‖g₁‖, ‖g₂‖, …)‖₂ on the backend; any NaN/±Inf element makes it non-finite.
-function totalNormTensor(grads: NamedGradients, maxNorm: number): tf.Tensor | undefined {
-  if (!(maxNorm > 0)) {
-    throw new TrainerError('E_OPTIMIZER', `clipGradNorm maxNorm: expected > 0, got ${maxNorm}.`);
-  }
+function totalNormTensor(grads: NamedGradients): tf.Tensor | undefined {
   const entries = Object.values(grads);
   if (entries.length === 0) return undefined;
   return tf.tidy(() => {
@@ -123,6 +113,12 @@ function totalNormTensor(grads: NamedGradients, maxNorm: number): tf.Tensor | un
     const norms = entries.map((g) => tf.sqrt(tf.sum(tf.square(g))));
     return tf.sqrt(tf.sum(tf.square(tf.stack(norms))));
   });
+}
+
+function checkMaxNorm(maxNorm: number): void {
+  if (!(maxNorm > 0)) {
+    throw new TrainerError('E_OPTIMIZER', `clipGradNorm maxNorm: expected > 0, got ${maxNorm}.`);
+  }
 }
 
 function scaleByNorm(grads: NamedGradients, maxNorm: number, totalNorm: number): ClipResult {
