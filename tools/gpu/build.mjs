@@ -80,6 +80,21 @@ execFileSync('sh', [
 for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
   cpSync(join(shared, 'tokenizers', 'tinyllama', file), join(data, file));
 
+// The pretrained model of the w8a8-accuracy stage: stories260K, converted by our own CLI.
+execFileSync(
+  'pnpm',
+  [
+    '--silent',
+    'qlora',
+    'convert',
+    'llama2c',
+    join(shared, 'models', 'stories260K', 'stories260K.bin'),
+    join(shared, 'models', 'stories260K', 'tok512.bin'),
+    join(out, 'stories260k'),
+  ],
+  { cwd: root, stdio: 'inherit' },
+);
+
 function size(path) {
   const s = statSync(path);
   if (!s.isDirectory()) return s.size;

@@ -17,6 +17,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evaluate } from '../../packages/bench-core/src/index';
 import { hellaswagTask, loadHellaswagDocs } from '../../packages/bench-hellaswag/src/index';
+// Types only (erased by the bundler); the runtime instance is the external one required below.
+import type * as TfTypes from '../../packages/lora/node_modules/@tensorflow/tfjs-core';
+import {
+  int8ProductReference,
+  quantizeRowsReference,
+} from '../../packages/lora/src/_int8-reference';
+import { int8MatMul, quantizeRowsInt8 } from '../../packages/lora/src/_webgpu-int8';
 import {
   nf4TiledMatMul,
   type RightLayout,
@@ -44,6 +51,7 @@ import {
   loadModel,
   lossGradients,
   train,
+  useInt8Inference,
 } from '../../packages/trainer/src/index';
 
 const { values: args } = parseArgs({
@@ -80,6 +88,13 @@ const { values: args } = parseArgs({
     'lora-r': { type: 'string', default: '16' },
     'lora-alpha': { type: 'string', default: '16' },
     lr: { type: 'string', default: '2e-4' },
+    // W8A8 (issue 10): start Dawn with subgroup matrices; --w8a8 converts the loaded model
+    'int8-tensor-cores': { type: 'boolean', default: false },
+    w8a8: { type: 'boolean', default: false },
+    // w8a8-accuracy stage: the model compared f32 vs W8A8 (a pretrained one: stories260K) and
+    // the text it reads (lm-eval's preprocessed HellaSwag jsonl: ctx + the gold ending)
+    'accuracy-model': { type: 'string' },
+    'accuracy-seqs': { type: 'string', default: '16' },
   },
 });
 
@@ -150,7 +165,7 @@ const save = () => writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\
 const log = (line: string) => console.log(`[gpu-bench] ${line}`);
 
 /** Result keys of runs with the WGSL kernels off (tfjs's generic programs) end in `_generic`. */
-const kernelSuffix = () => (args.kernels === 'off' ? '_generic' : '');
+const kernelSuffix = () => (args.w8a8 ? '_w8a8' : args.kernels === 'off' ? '_generic' : '');
 
 /** Peak resident set of this process so far (VmHWM), in bytes. */
 function peakRssBytes(): number {
@@ -309,7 +324,7 @@ async function parityAtScale(model: LlamaModel, ids: number[][], refPath: string
     };
     if (argmax(actual) === argmax(ref)) argmaxAgree++;
   }
-  results.parityAtScale = { rows, relError: error, argmaxAgree };
+  results[`parityAtScale${kernelSuffix()}`] = { rows, relError: error, argmaxAgree };
   save();
   log(
     `1B parity vs PyTorch fp32, last position of ${rows} rows: rel error ${error.toExponential(2)}, argmax agree ${argmaxAgree}/${rows}`,
@@ -1134,11 +1149,210 @@ async function hellaswagStage(dir: string): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// W8A8 study (issue 10): the int8 subgroup-matrix product against the f32 tiled kernel, and what
+// quantizing weights and activations to int8 costs in accuracy.
+
+/** The full tfjs-core API of the external instance (types only; the bundle shares one copy). */
+const tfAll = tf as unknown as typeof TfTypes;
+
+async function int8KernelsStage(): Promise<void> {
+  const rows = Number(args['kernel-rows']);
+  const shapes: Record<string, unknown>[] = [];
+  results.int8Kernels = { rows, shapes };
+  save();
+  const sizes: [string, number, number][] = [
+    ['q/o proj', 2048, 2048],
+    ['k/v proj', 2048, 512],
+    ['gate/up', 2048, 8192],
+    ['down', 8192, 2048],
+    ['lm_head', 2048, 128256],
+  ];
+  for (const [name, k, n] of sizes) {
+    const row: Record<string, unknown> = { name, m: rows, k, n };
+    shapes.push(row);
+    const x = tfAll.randomUniform([rows, k], -1, 1) as TfTypes.Tensor2D;
+    const w = tfAll.randomUniform([n, k], -0.05, 0.05) as TfTypes.Tensor2D;
+    const held: TfTypes.Tensor[] = [x, w];
+    try {
+      const wq = quantizeRowsInt8(w, 128);
+      const xq = quantizeRowsInt8(x, 128);
+      held.push(wq.codes, wq.absmax, xq.codes, xq.absmax);
+      // Exactness: the product of the GPU's own codes against the integer reference (rows
+      // 0..63, columns 0..511), and the GPU codes against the reference quantizer (rows 0..7).
+      const checkRows = 64;
+      const checkCols = Math.min(n, 512);
+      const product = int8MatMul(xq, wq);
+      const corner = tfAll.slice(product, [0, 0], [checkRows, checkCols]);
+      const got = (await corner.data()) as Float32Array;
+      tfAll.dispose([product, corner]);
+      // The whole codes tensor: tfjs-webgpu's slice of an int32 tensor goes through f32 and
+      // loses the low bits of words above 2^24 (seen here: byte 0 of packed words).
+      const codesOf = async (q: typeof xq, count: number) => {
+        const data = (await q.codes.data()) as Int32Array;
+        const bytes = new Int8Array(data.buffer, data.byteOffset, data.byteLength);
+        const codes = new Int8Array(count * k);
+        for (let r = 0; r < count; r++)
+          codes.set(bytes.subarray(r * q.kWords * 4, r * q.kWords * 4 + k), r * k);
+        const absmax = tfAll.slice(q.absmax, [0], [count]);
+        const a = (await absmax.data()) as Float32Array;
+        absmax.dispose();
+        return { codes, absmax: a };
+      };
+      const xc = await codesOf(xq, checkRows);
+      const wc = await codesOf(wq, checkCols);
+      let productMismatches = 0;
+      let maxRel = 0;
+      for (let r = 0; r < checkRows; r++) {
+        for (let c = 0; c < checkCols; c++) {
+          const expected = int8ProductReference(xc, wc, k, r, c);
+          const actual = got[r * checkCols + c] as number;
+          if (actual !== expected) productMismatches++;
+          maxRel = Math.max(
+            maxRel,
+            Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-30),
+          );
+        }
+      }
+      const xRows = tfAll.slice(x, [0, 0], [8, k]);
+      const reference = quantizeRowsReference((await xRows.data()) as Float32Array, 8, k);
+      xRows.dispose();
+      let codeMismatches = 0;
+      for (let i = 0; i < 8 * k; i++) if (reference.codes[i] !== xc.codes[i]) codeMismatches++;
+      Object.assign(row, {
+        sample: {
+          gpuAbsmax: Array.from(xc.absmax.subarray(0, 4)),
+          referenceAbsmax: Array.from(reference.absmax.subarray(0, 4)),
+          gpuCodes: Array.from(xc.codes.subarray(0, 12)),
+          referenceCodes: Array.from(reference.codes.subarray(0, 12)),
+          gpuProduct: Array.from(got.subarray(0, 4)),
+          referenceProduct: [0, 1, 2, 3].map((c) => int8ProductReference(xc, wc, k, 0, c)),
+        },
+        checked: checkRows * checkCols,
+        productMismatches,
+        productMaxRel: maxRel,
+        codesChecked: 8 * k,
+        codeMismatches,
+      });
+      const ops = 2 * rows * k * n;
+      const int8 = await gpuSeconds(() => int8MatMul(xq, wq) as unknown as TensorLike);
+      const withQuant = await gpuSeconds(() => {
+        const q = quantizeRowsInt8(x, 128);
+        const y = int8MatMul(q, wq);
+        tfAll.dispose([q.codes, q.absmax]);
+        return y as unknown as TensorLike;
+      });
+      const f32 = await gpuSeconds(() => tiledMatMul(x, w, 'nk') as unknown as TensorLike);
+      Object.assign(row, {
+        int8Tops: ops / int8 / 1e12,
+        int8WithQuantizeTops: ops / withQuant / 1e12,
+        f32Tflops: ops / f32 / 1e12,
+        speedupOverF32: f32 / withQuant,
+      });
+      log(
+        `int8 ${name} ${rows}×${k}×${n}: ${(ops / int8 / 1e12).toFixed(1)} TOPS (${(ops / withQuant / 1e12).toFixed(1)} with activation quantization) vs f32 tiled ${(ops / f32 / 1e12).toFixed(1)} TFLOP/s; product mismatches ${productMismatches}/${checkRows * checkCols} (max rel ${maxRel.toExponential(1)}), code mismatches ${codeMismatches}/${8 * k}`,
+      );
+    } catch (error) {
+      row.error = String((error as Error)?.stack ?? error);
+      log(`int8 ${name} failed: ${String(error)}`);
+    } finally {
+      tfAll.dispose(held);
+      save();
+    }
+  }
+}
+
+/** Token ids of real text: HellaSwag contexts with their gold endings, one stream cut in rows. */
+function textIds(
+  tokenizer: { encode(text: string, options?: { addSpecialTokens?: boolean }): number[] },
+  path: string,
+  rows: number,
+  seq: number,
+): number[][] {
+  const stream: number[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (stream.length >= rows * seq) break;
+    if (line.trim() === '') continue;
+    const doc = JSON.parse(line) as { ctx: string; endings: string[]; label: number | string };
+    stream.push(...tokenizer.encode(`${doc.ctx} ${doc.endings[Number(doc.label)]}\n`));
+  }
+  return Array.from({ length: rows }, (_, r) => stream.slice(r * seq, (r + 1) * seq));
+}
+
+async function w8a8AccuracyStage(): Promise<void> {
+  const dir = (args['accuracy-model'] ?? args.model) as string;
+  const name = dir.split('/').filter(Boolean).pop() ?? dir;
+  const entry: Record<string, unknown> = { dir };
+  results[`w8a8Accuracy_${name}`] = entry;
+  save();
+  const { model, tokenizer } = await loadModel(dir);
+  try {
+    const rows = Number(args['accuracy-seqs']);
+    const seq = Math.min(Number(args.seq), model.config.maxPositionEmbeddings);
+    const ids =
+      tokenizer !== null && args.hellaswag !== undefined
+        ? textIds(tokenizer, args.hellaswag, rows, seq)
+        : benchIds(rows, seq, model.config.vocabSize);
+    entry.text =
+      tokenizer !== null && args.hellaswag !== undefined
+        ? 'hellaswag ctx + gold ending'
+        : 'synthetic ids';
+    entry.tokens = rows * seq;
+    const targets = tfAll.tensor2d(
+      ids.map((r) => r.slice(1)),
+      [rows, seq - 1],
+      'int32',
+    );
+    const logProbs = () =>
+      tfAll.tidy(() => tfAll.logSoftmax(model.forward(ids) as TfTypes.Tensor3D));
+    const reference = logProbs();
+    const converted = useInt8Inference(model);
+    entry.converted = converted;
+    const int8 = logProbs();
+    const stats = tfAll.tidy(() => {
+      const vocab = model.config.vocabSize;
+      const nll = (lp: TfTypes.Tensor3D) => {
+        const shifted = tfAll.slice(lp, [0, 0, 0], [rows, seq - 1, vocab]);
+        const picked = tfAll.sum(tfAll.mul(shifted, tfAll.oneHot(targets, vocab)), -1);
+        return tfAll.neg(tfAll.mean(picked));
+      };
+      const diff = tfAll.sub(int8, reference);
+      return tfAll.stack([
+        tfAll.div(tfAll.norm(diff), tfAll.norm(reference)),
+        tfAll.mean(
+          tfAll.cast(tfAll.equal(tfAll.argMax(reference, -1), tfAll.argMax(int8, -1)), 'float32'),
+        ),
+        tfAll.mean(tfAll.sum(tfAll.mul(tfAll.exp(reference), tfAll.neg(diff)), -1)),
+        nll(reference as TfTypes.Tensor3D),
+        nll(int8 as TfTypes.Tensor3D),
+      ]);
+    });
+    const [relError, top1Agreement, meanKl, nllF32, nllInt8] = Array.from(await stats.data());
+    Object.assign(entry, {
+      logProbRelError: relError,
+      top1Agreement,
+      meanKlF32ToW8a8: meanKl,
+      perplexityF32: Math.exp(nllF32 as number),
+      perplexityW8a8: Math.exp(nllInt8 as number),
+    });
+    tfAll.dispose([reference, int8, stats, targets]);
+    log(`W8A8 accuracy ${name}: ${JSON.stringify(entry)}`);
+  } catch (error) {
+    entry.error = String((error as Error)?.stack ?? error);
+    log(`W8A8 accuracy ${name} failed: ${String(error)}`);
+  } finally {
+    save();
+    model.dispose();
+  }
+}
+
 async function main(): Promise<void> {
   const stages = new Set(
     (args.stages ?? (args.model === undefined ? 'fixtures' : 'fixtures,logits,forward')).split(','),
   );
-  const report = await initBackend(args.backend as BackendName);
+  const report = await initBackend(args.backend as BackendName, {
+    int8TensorCores: args['int8-tensor-cores'],
+  });
   results.tried = report.tried;
   if (report.backend === 'webgpu') results.adapter = await adapterInfo();
   save();
@@ -1149,6 +1363,8 @@ async function main(): Promise<void> {
   trackMemoryPeaks();
   useFusedWebgpuKernels(args.kernels !== 'off');
   if (stages.has('kernels')) await kernelsStage();
+  if (stages.has('int8-kernels')) await int8KernelsStage();
+  if (stages.has('w8a8-accuracy')) await w8a8AccuracyStage();
   if (stages.has('fixtures')) await parity();
   if (args.model === undefined) return;
   if (stages.has('train')) await trainStage(args.model);
@@ -1156,6 +1372,14 @@ async function main(): Promise<void> {
   if (stages.has('hellaswag')) await hellaswagStage(args.model);
   if (!stages.has('logits') && !stages.has('forward')) return;
   const model = await loadLarge(args.model);
+  if (args.w8a8) {
+    const start = performance.now();
+    const converted = useInt8Inference(model);
+    await tf.slice(model.embedTokens as never, [0, 0], [1, 1]).data(); // wait for the queue
+    results.w8a8Conversion = { ...converted, seconds: (performance.now() - start) / 1000 };
+    save();
+    log(`W8A8: ${JSON.stringify(results.w8a8Conversion)}`);
+  }
   const ids = benchIds(Number(args.batch), Number(args.seq), model.config.vocabSize);
   if (stages.has('logits') && args['torch-ref'] !== undefined) {
     try {

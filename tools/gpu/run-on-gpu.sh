@@ -15,8 +15,9 @@ DEADLINE_S=${DEADLINE_S:-360}
 MODEL=${MODEL:-/tmp/llama1b}
 BACKEND=${BACKEND:-webgpu}
 TRAIN_STEPS=${TRAIN_STEPS:-3}
-# Stages in order (each gets what is left of DEADLINE_S): torch kernels logits forward-generic
-# train train-off train-generic train-api
+# Stages in order (each gets what is left of DEADLINE_S): torch torch-fwd torch-model kernels logits
+# forward-generic train train-off train-generic train-api hellaswag hellaswag-check int8 logits-w8a8
+# accuracy-1b
 PLAN=${PLAN:-torch kernels logits train train-api forward-generic train-generic}
 left() { # seconds left for a stage: min(want, deadline - elapsed - reserve), at least 5
   local l=$((DEADLINE_S - SECONDS - ${2:-15}))
@@ -89,6 +90,22 @@ node_stage() { # label, timeout, bundle arguments...
           --pairs /tmp/hs-$kernels.json --json "$OUT/torch-hs-$kernels.json" --batch "${EVAL_BATCH:-32}" \
           --sample 1 || echo "torch_hellaswag.py failed"
       done ;;
+    torch-fwd)
+      echo "== PyTorch: the model, fp32 reference logits, forward (t=${SECONDS}s)"
+      timeout "$(left 150 150)" python3 tools/gpu/torch_bench.py --model-dir "$MODEL" \
+        --json "$OUT/torch.json" --ref /tmp/llama1b-ref.bin --ref-rows 32 --int8 \
+        || echo "torch_bench.py failed: rc=$?" ;;
+    int8)
+      # W8A8 study: the int8 subgroup-matrix product against the f32 tiled kernel (exactness and
+      # speed), then f32 vs W8A8 on the pretrained stories260K reading HellaSwag text.
+      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
+      node_stage "W8A8: int8 subgroup-matrix kernels" "$(left 120 30)" --int8-tensor-cores --stages int8-kernels
+      node_stage "W8A8: accuracy on stories260K" "$(left 60 30)" --int8-tensor-cores --stages w8a8-accuracy \
+        --accuracy-model .carry/gpu/stories260k --hellaswag /tmp/hellaswag.jsonl ;;
+    logits-w8a8) node_stage "1B logits vs PyTorch fp32 + forward, W8A8" "$(left 120 30)" --int8-tensor-cores \
+      --w8a8 --stages logits,forward --torch-ref /tmp/llama1b-ref.bin ;;
+    accuracy-1b) node_stage "W8A8: accuracy on the random 1B" "$(left 120 30)" --int8-tensor-cores \
+      --stages w8a8-accuracy --accuracy-seqs 8 ;;
     torch-model)
       echo "== PyTorch: the model only (t=${SECONDS}s)"
       timeout "$(left 100 100)" python3 tools/gpu/torch_bench.py --model-dir "$MODEL" \

@@ -157,6 +157,12 @@ def bench(args) -> None:
             print(f"[torch] cuBLAS fp32 {row['name']}: {row['tflops']:.1f} TFLOP/s", flush=True)
         print(f"[torch] copy {results['matmulReference']['copyGBps']:.0f} GB/s", flush=True)
 
+    if args.int8:
+        results["int8Reference"] = int8_reference(args.matmul_rows)
+        save()
+        for row in results["int8Reference"]["matmuls"]:
+            print(f"[torch] torch._int_mm {row['name']}: {row.get('tops', 0):.1f} TOPS {row.get('error', '')}", flush=True)
+
     config = llama_1b_config()
     torch.manual_seed(0)
     start = time.perf_counter()
@@ -290,6 +296,34 @@ def matmul_reference(rows: int) -> dict:
     return out
 
 
+# The forward shapes of the W8A8 study (tools/gpu/gpu-bench.ts --stages int8-kernels): (name, K, N).
+INT8_SHAPES = [
+    ("q/o proj", 2048, 2048),
+    ("k/v proj", 2048, 512),
+    ("gate/up", 2048, 8192),
+    ("down", 8192, 2048),
+    ("lm_head", 2048, 128256),
+]
+
+
+def int8_reference(rows: int) -> dict:
+    """torch._int_mm (cuBLASLt int8 x int8 -> int32 on the tensor cores) on the W8A8 shapes."""
+    out = {"rows": rows, "matmuls": []}
+    for name, k, n_out in INT8_SHAPES:
+        a = torch.randint(-127, 128, (rows, k), dtype=torch.int8, device="cuda")
+        w = torch.randint(-127, 128, (n_out, k), dtype=torch.int8, device="cuda")
+        entry = {"name": name, "m": rows, "k": k, "n": n_out}
+        try:
+            seconds = cuda_seconds(lambda: torch._int_mm(a, w.t()))
+            entry["tops"] = 2 * rows * k * n_out / seconds / 1e12
+        except Exception as error:  # noqa: BLE001 - recorded, the other shapes still run
+            entry["error"] = str(error)
+        out["matmuls"].append(entry)
+        del a, w
+        torch.cuda.empty_cache()
+    return out
+
+
 def load_rss(model_dir: str) -> None:
     """Peak host RSS of transformers loading the same folder in float32 on the CPU."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -315,6 +349,7 @@ def main() -> None:
     parser.add_argument("--no-forward", dest="forward", action="store_false")
     parser.add_argument("--train", action="store_true")
     parser.add_argument("--matmuls", action="store_true")
+    parser.add_argument("--int8", action="store_true")
     parser.add_argument("--matmul-rows", type=int, default=4096)
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-seq", type=int, default=512)

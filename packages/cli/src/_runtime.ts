@@ -23,11 +23,18 @@ export const DEQUANT_CACHE_AUTO_BYTES = 64 * 1024 * 1024;
 
 let started: string | undefined;
 
-/** Starts a TensorFlow.js backend once per process and says which one runs. */
-export async function startBackend(requested: BackendChoice, io: CliIo): Promise<string> {
+/**
+ * Starts a TensorFlow.js backend once per process and says which one runs. `int8TensorCores`
+ * asks webgpu for Dawn's subgroup matrices (W8A8 evaluation).
+ */
+export async function startBackend(
+  requested: BackendChoice,
+  io: CliIo,
+  options: { int8TensorCores?: boolean } = {},
+): Promise<string> {
   const { initBackend } = await import('@qlora/trainer');
   if (started !== undefined) return started;
-  const report = await initBackend(requested);
+  const report = await initBackend(requested, options);
   started = report.backend;
   io.stderr.write(`backend: ${report.backend}\n`);
   return report.backend;
@@ -76,6 +83,27 @@ export interface OpenModelOptions {
   evalBatchSize?: number;
   maxGenTokens?: number;
   dequantCache?: 'auto' | 'on' | 'off';
+  /** Start webgpu with subgroup matrices, for {@link useW8a8}. */
+  int8TensorCores?: boolean;
+}
+
+/**
+ * Switches a loaded model to W8A8 evaluation on the int8 tensor cores (`--w8a8`): an adapter is
+ * merged first, then every projection and the head become int8. A device without int8 subgroup
+ * matrices gives a NOT_AVAILABLE error that says what it lacks.
+ */
+export async function useW8a8(model: LoadedModel['model']): Promise<{ converted: number }> {
+  const { loraLayers, mergeAndUnload } = await import('@qlora/lora');
+  const { useInt8Inference } = await import('@qlora/trainer');
+  if (loraLayers(model).length > 0) mergeAndUnload(model);
+  try {
+    return useInt8Inference(model);
+  } catch (error) {
+    throw new CliError('NOT_AVAILABLE', `--w8a8: ${(error as Error).message}`, {
+      hint: 'W8A8 needs --backend webgpu on a GPU whose Dawn adapter offers int8 subgroup matrices (NVIDIA through Vulkan); drop --w8a8 to evaluate in exact f32.',
+      cause: error,
+    });
+  }
 }
 
 /** Starts the backend and loads a Hugging Face folder with the trainer. */
@@ -84,7 +112,7 @@ export async function openModel(
   options: OpenModelOptions,
   io: CliIo,
 ): Promise<LoadedModel> {
-  await startBackend(options.backend, io);
+  await startBackend(options.backend, io, { int8TensorCores: options.int8TensorCores ?? false });
   const { loadModel } = await import('@qlora/trainer');
   let loaded: LoadedModel;
   try {

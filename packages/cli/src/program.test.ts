@@ -52,6 +52,9 @@ describe('qlora program', () => {
     expect((await qlora(['merge', '--adapter', 'a', '--out', 'o'])).status).toBe(2);
     expect((await qlora(['convert', 'gguf', 'a', 'b', 'c'])).status).toBe(2);
     expect((await qlora(['eval', '--model', 'm', '--shard', '3/2'])).status).toBe(2);
+    const w8a8 = await qlora(['eval', '--model', 'm', '--w8a8', '--backend', 'wasm']);
+    expect(w8a8.status).toBe(2);
+    expect(w8a8.stderr).toContain('--w8a8: expected --backend webgpu (or auto), got wasm');
     expect((await qlora(['experiment', '--mix', '1.5', '--dry-run'])).status).toBe(2);
     const missing = await qlora(['train', '--model', 'm', '--data', 'no-such.json', '--json']);
     expect(missing.status).toBe(3);

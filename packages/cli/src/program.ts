@@ -239,6 +239,10 @@ export function createProgram(io: CliIo): Command {
     .option('--batch-size <n>', 'requests per batch', integer)
     .option('--max-gen-tokens <n>', 'GSM8K: maximum new tokens (default 256)', integer)
     .option('--nf4', 'quantize the projections to NF4 while loading (as the experiment does)')
+    .option(
+      '--w8a8',
+      'int8 weights and activations on the int8 tensor cores (webgpu, NVIDIA): faster, approximate; merges --adapter',
+    )
     .option('--hellaswag <file>', 'HellaSwag validation jsonl/parquet (default: the bundled set)')
     .option('--gsm8k-test <file>', 'GSM8K test jsonl/parquet (default: the bundled set)')
     .option('--gsm8k-train <file>', 'GSM8K train (few-shot pool; default: the bundled set)')
@@ -267,6 +271,7 @@ export function createProgram(io: CliIo): Command {
         'qlora eval --model models/Llama-3.2-1B --adapter runs/ft/adapter --nf4 --tasks hellaswag --hellaswag data/hellaswag_val.jsonl',
         'qlora eval --model models/Llama-3.2-1B --shard 0/3 --out runs/s0   # … 1/3 → runs/s1, 2/3 → runs/s2',
         'qlora eval --merge runs/s0 runs/s1 runs/s2 --out runs/eval',
+        'qlora eval --model models/Llama-3.2-1B --w8a8 --tasks hellaswag   # int8 tensor cores, approximate',
       ]),
     )
     .action(async (model: string | undefined, _opts, command: Command) => {

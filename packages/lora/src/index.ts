@@ -1,3 +1,4 @@
+export { supportsInt8MatMul } from './_webgpu-int8';
 export type { WebgpuBackendLike } from './_webgpu-kernel';
 export { useFusedWebgpuKernels } from './_webgpu-matmul';
 export type {
@@ -31,6 +32,8 @@ export {
   setLoraTraining,
   trainableVariables,
 } from './inject';
+export type { Int8Report } from './int8-linear';
+export { Int8Linear, useInt8Projections } from './int8-linear';
 export type { Linear, LoraTargetModel } from './linear';
 export type { LoraInit, LoraLinearOptions } from './lora-linear';
 export { LoraLinear, loraScaling } from './lora-linear';

@@ -56,6 +56,60 @@ export interface InitBackendOptions {
   fallback?: boolean;
   /** Folder (or URL prefix) holding the `tfjs-backend-wasm*.wasm` files; found automatically in Node. */
   wasmPaths?: string;
+  /**
+   * webgpu: also ask for Dawn's experimental `chromium-experimental-subgroup-matrix` feature (and
+   * `subgroups`), which int8 (W8A8) evaluation needs for the int8 tensor cores. In Node this
+   * creates Dawn with its `allow_unsafe_apis` toggle; the device gets the features only where
+   * the adapter offers them (NVIDIA through Vulkan). Default false.
+   */
+  int8TensorCores?: boolean;
+}
+
+// The limits tfjs-backend-webgpu's own factory asks for; ours asks for the same.
+const WEBGPU_LIMITS = [
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeInvocationsPerWorkgroup',
+] as const;
+
+interface AdapterLike {
+  features: { has(name: string): boolean };
+  limits: Record<string, number>;
+  info?: unknown;
+  requestDevice(descriptor: object): Promise<unknown>;
+}
+
+// tfjs registers a factory that requests a device with timestamp queries only; this one adds the
+// subgroup-matrix features when the adapter has them. It must replace the factory before the
+// backend is first initialized.
+async function registerWebgpuWithSubgroupMatrix(gpu: {
+  requestAdapter(options?: object): Promise<unknown>;
+}): Promise<void> {
+  const module = (await importOptional('@tensorflow/tfjs-backend-webgpu')) as {
+    WebGPUBackend: new (device: unknown, adapterInfo: unknown) => tf.KernelBackend;
+  };
+  const factory = async (): Promise<tf.KernelBackend> => {
+    const adapter = (await gpu.requestAdapter({
+      powerPreference: 'high-performance',
+    })) as AdapterLike | null;
+    if (adapter === null) throw new Error('no WebGPU adapter');
+    const wanted = ['timestamp-query', 'subgroups', 'chromium-experimental-subgroup-matrix'].filter(
+      (feature) => adapter.features.has(feature),
+    );
+    const requiredLimits = Object.fromEntries(
+      WEBGPU_LIMITS.map((name) => [name, adapter.limits[name]]),
+    );
+    const device = await adapter.requestDevice({ requiredFeatures: wanted, requiredLimits });
+    return new module.WebGPUBackend(device, adapter.info);
+  };
+  // Already initialized: too late to change its device (findBackend would initialize it).
+  const registry = (tf.engine() as unknown as { registry: Record<string, unknown> }).registry;
+  if (registry.webgpu !== undefined) return;
+  tf.removeBackend('webgpu');
+  tf.registerBackend('webgpu', factory, 3);
 }
 
 const AUTO_ORDER: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -101,7 +155,10 @@ async function startTensorflow(): Promise<string> {
   throw new Error(failures.join('; '));
 }
 
-async function startWebgpu(allowSoftwareAdapter: boolean): Promise<string> {
+async function startWebgpu(
+  allowSoftwareAdapter: boolean,
+  int8TensorCores: boolean,
+): Promise<string> {
   const scope = globalThis as unknown as { navigator?: { gpu?: unknown } };
   if (scope.navigator?.gpu === undefined) {
     if (!isNode) throw new Error('navigator.gpu is missing: this browser has no WebGPU');
@@ -111,7 +168,8 @@ async function startWebgpu(allowSoftwareAdapter: boolean): Promise<string> {
       globals: Record<string, unknown>;
     };
     Object.assign(globalThis, dawn.globals);
-    const gpu = dawn.create([]);
+    // allow_unsafe_apis exposes experimental features such as subgroup matrices; only on request.
+    const gpu = dawn.create(int8TensorCores ? ['enable-dawn-features=allow_unsafe_apis'] : []);
     Object.defineProperty(globalThis, 'navigator', {
       value: { ...(scope.navigator ?? {}), gpu },
       configurable: true,
@@ -137,6 +195,7 @@ async function startWebgpu(allowSoftwareAdapter: boolean): Promise<string> {
     );
   }
   await importOptional('@tensorflow/tfjs-backend-webgpu');
+  if (int8TensorCores) await registerWebgpuWithSubgroupMatrix(gpu);
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
   bucketWebgpuBufferPool();
   return 'WebGPU adapter found';
@@ -175,7 +234,7 @@ async function startBackend(
     case 'tensorflow':
       return startTensorflow();
     case 'webgpu':
-      return startWebgpu(requested === 'webgpu');
+      return startWebgpu(requested === 'webgpu', options.int8TensorCores ?? false);
     case 'wasm':
       return startWasm(options.wasmPaths);
     case 'cpu':

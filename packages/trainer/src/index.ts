@@ -8,6 +8,7 @@ export { ensureGradients } from './ensure-gradients';
 export { TrainerError } from './errors';
 export type { HfTokenizerOptions } from './hf-tokenizer';
 export { HfTokenizer } from './hf-tokenizer';
+export { useInt8Inference } from './int8';
 export { KvCache } from './kv-cache';
 export type { EvaluationOptions, TokenPair } from './language-model';
 export { encodePair } from './language-model';

@@ -2,7 +2,7 @@ import type { LmEvalResults } from '@qlora/metrics';
 import { type BenchmarkPlan, evaluateBenchmarks } from '../_benchmarks';
 import { resolvePath } from '../_fs';
 import { mergeEvalShards } from '../_merge-shards';
-import { type BackendChoice, openModel } from '../_runtime';
+import { type BackendChoice, openModel, useW8a8 } from '../_runtime';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
 import { createProgress } from '../progress';
@@ -29,6 +29,11 @@ export interface EvalCommandOptions {
   merge?: string[];
   /** Quantize the base to NF4 while loading (as the experiment does). */
   nf4?: boolean;
+  /**
+   * W8A8: int8 weights (per output channel) and activations (per token) on the int8 tensor cores
+   * (webgpu with Dawn's subgroup matrices). Faster, approximate; f32 is the default.
+   */
+  w8a8?: boolean;
   maxGenTokens?: number;
   hellaswag?: string;
   gsm8kTrain?: string;
@@ -114,10 +119,12 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
   }
   const modelDir = resolvePath(io.cwd, options.model);
   const outDir = resolvePath(io.cwd, options.out ?? 'runs/eval');
+  const backend = w8a8Backend(options);
   const loaded = await openModel(
     modelDir,
     {
-      backend: (options.backend ?? 'auto') as BackendChoice,
+      backend,
+      int8TensorCores: options.w8a8 ?? false,
       ...(options.nf4 ? { quantize: { quantType: 'nf4', blocksize: 64, doubleQuant: true } } : {}),
       evalBatchSize: options.batchSize ?? 16,
       ...(options.maxGenTokens === undefined ? {} : { maxGenTokens: options.maxGenTokens }),
@@ -128,6 +135,10 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
     const { loadAdapter } = await import('@qlora/lora/node');
     await loadAdapter(loaded.model, resolvePath(io.cwd, options.adapter));
   }
+  if (options.w8a8) {
+    const { converted } = await useW8a8(loaded.model);
+    io.stderr.write(`w8a8: ${converted} projections on the int8 tensor cores\n`);
+  }
   let progress: ReturnType<typeof createProgress> | undefined;
   let current = '';
   let done = 0;
@@ -137,7 +148,10 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
     ...(loaded.tokenizer?.eosToken ? { eosText: loaded.tokenizer.eosToken } : {}),
     ...(shard ? { shard } : {}),
     modelName: options.model,
-    config: { model: 'qlora.ts', model_args: `pretrained=${options.model}` },
+    config: {
+      model: 'qlora.ts',
+      model_args: `pretrained=${options.model}${options.w8a8 ? ',w8a8=True' : ''}`,
+    },
     ...(io.signal ? { signal: io.signal } : {}),
     onProgress: (p) => {
       if (p.task !== current) {
@@ -157,6 +171,18 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
   progress?.stop();
   writeEvalReport(out, options, io);
   return out;
+}
+
+/** The backend of a run: `--w8a8` needs webgpu (auto means webgpu then). */
+function w8a8Backend(options: EvalCommandOptions): BackendChoice {
+  const backend = (options.backend ?? 'auto') as BackendChoice;
+  if (!options.w8a8) return backend;
+  if (backend !== 'auto' && backend !== 'webgpu') {
+    throw new CliError('USAGE', `--w8a8: expected --backend webgpu (or auto), got ${backend}`, {
+      hint: 'The int8 tensor cores are reached through WebGPU only; drop --w8a8 on other backends.',
+    });
+  }
+  return 'webgpu';
 }
 
 /** The result files and metrics, as JSON (`--json`) or as lines after `preface`. */
