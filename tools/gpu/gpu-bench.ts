@@ -1077,6 +1077,7 @@ async function hellaswagStage(dir: string): Promise<void> {
   entry.docs = limit;
   const loadStart = performance.now();
   const { model, tokenizer } = await loadModel(dir, { evaluation: { batchSize } });
+  if (args.w8a8) entry.w8a8 = useInt8Inference(model);
   entry.loadSeconds = (performance.now() - loadStart) / 1000;
   if (tokenizer === null) throw new Error(`${dir} has no tokenizer.json`);
   const requests: { context: string; continuation: string }[] = [];

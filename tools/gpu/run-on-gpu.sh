@@ -76,6 +76,17 @@ node_stage() { # label, timeout, bundle arguments...
       [ -f /tmp/hellaswag-pairs.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
         --model-dir "$MODEL" --pairs /tmp/hellaswag-pairs.json --json "$OUT/torch-hellaswag.json" \
         --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed" ;;
+    hellaswag-w8a8)
+      # The same HellaSwag requests in W8A8 (int8 tensor cores), against PyTorch fp32 per request.
+      cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
+        .carry/gpu/data/special_tokens_map.json "$MODEL"/
+      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
+      node_stage "HellaSwag eval, W8A8" "$(left 540 60)" --int8-tensor-cores --w8a8 --stages hellaswag \
+        --hellaswag /tmp/hellaswag.jsonl --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hs-w8a8.json \
+        ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT}
+      [ -f /tmp/hs-w8a8.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
+        --model-dir "$MODEL" --pairs /tmp/hs-w8a8.json --json "$OUT/torch-hs-w8a8.json" \
+        --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed" ;;
     hellaswag-check)
       # The same first EVAL_LIMIT docs with the WGSL kernels on and off, each against PyTorch fp32
       # on every request (sample 1).

@@ -133,9 +133,10 @@ export async function scoreTokenPairs(
   const order = sortByLengthDescending(wholes);
   const results: LoglikelihoodResult[] = new Array(pairs.length);
   let done = 0;
-  for (let start = 0; start < order.length; start += batchSize) {
-    checkAborted(options);
-    const chunk = order.slice(start, start + batchSize);
+  // One forward per chunk. A chunk whose tensors would pass the device's per-buffer limit (the
+  // continuation logits of long, wide batches) is halved until its parts fit, so a large
+  // batchSize only ever costs a few extra forwards; results do not depend on the split.
+  const scoreChunk = async (chunk: readonly number[]): Promise<void> => {
     const inputs = chunk.map((i) => {
       const whole = wholes[i] as number[];
       return whole.slice(Math.max(0, whole.length - (maxLength + 1))).slice(0, -1);
@@ -161,17 +162,35 @@ export async function scoreTokenPairs(
     const padded = inputs.map((row) => [...row, ...new Array<number>(width - row.length).fill(0)]);
     // Only the continuation positions get logits (see scoreBatch).
     const logitRows = contLengths.reduce((a, b) => a + b, 0);
-    checkDeviceFits(
-      model.config,
-      { batch: chunk.length, steps: width, logitSteps: Math.ceil(logitRows / chunk.length) },
-      LOGLIKELIHOOD_LIMITS,
-    );
+    try {
+      checkDeviceFits(
+        model.config,
+        { batch: chunk.length, steps: width, logitSteps: Math.ceil(logitRows / chunk.length) },
+        LOGLIKELIHOOD_LIMITS,
+      );
+    } catch (error) {
+      if (
+        !(error instanceof TrainerError) ||
+        error.code !== 'E_OUT_OF_MEMORY' ||
+        chunk.length < 2
+      ) {
+        throw error;
+      }
+      const half = Math.ceil(chunk.length / 2);
+      await scoreChunk(chunk.slice(0, half));
+      await scoreChunk(chunk.slice(half));
+      return;
+    }
     await guardDeviceErrors(LOGLIKELIHOOD_LIMITS, () =>
       scoreBatch(model, padded, inputs, chunk, contLengths, pairs, results),
     );
     trimWebgpuBufferPool();
     done += chunk.length;
     options?.onProgress?.(done, pairs.length);
+  };
+  for (let start = 0; start < order.length; start += batchSize) {
+    checkAborted(options);
+    await scoreChunk(order.slice(start, start + batchSize));
   }
   return results;
 }
