@@ -43,7 +43,7 @@ interface SubgroupMatrixConfigLike {
   N: number;
   K: number;
 }
-interface WebgpuDeviceLike {
+export interface WebgpuDeviceLike {
   features: { has(name: string): boolean };
   /** GPUDevice.adapterInfo (tfjs keeps only the vendor and architecture). */
   adapterInfo?: {
@@ -108,7 +108,14 @@ const RAW_MARKER = '// @qlora/raw-wgsl ';
 const rawSources = new Map<string, string>();
 const hookedDevices = new WeakSet<object>();
 
-function installRawShaderHook(device: WebgpuDeviceLike): void {
+/** Registers a complete WGSL source under `key` (once) and returns the user code that names it. */
+export function rawWgslProgramCode(key: string, source: () => string): string {
+  if (!rawSources.has(key)) rawSources.set(key, source());
+  return `${RAW_MARKER}${key}\n      fn main() {}\n`;
+}
+
+/** Wraps the device's createShaderModule once so raw programs compile from their own source. */
+export function installRawShaderHook(device: WebgpuDeviceLike): void {
   if (hookedDevices.has(device)) return;
   const create = device.createShaderModule.bind(device);
   device.createShaderModule = (descriptor) => {
@@ -219,7 +226,7 @@ class PackInt8Program {
 // stages 64 int8 columns of the tile's A rows and B rows in workgroup memory (rows padded to 80
 // bytes against bank conflicts); the epilogue goes through workgroup memory, because a store's
 // pointer must be uniform, and scales each i32 by absmax_x · absmax_w / 127².
-function int8MatMulSource(n: number, kWords: number, tn: number): string {
+export function int8MatMulSource(n: number, kWords: number, tn: number): string {
   const rowsB = 32 * tn;
   const body: string[] = [];
   for (let i = 0; i < 4; i++) {
@@ -313,11 +320,13 @@ class Int8MatMulProgram {
     this.dispatch = [Math.ceil(n / (32 * tn)), rowsPadded / 128, 1];
     this.rawKey = `qloraInt8MatMul_${n}_${kWords}_${tn}`;
     this.shaderKey = this.rawKey;
-    if (!rawSources.has(this.rawKey)) rawSources.set(this.rawKey, int8MatMulSource(n, kWords, tn));
+    this.source = () => int8MatMulSource(n, kWords, tn);
   }
 
+  private readonly source: () => string;
+
   getUserCode(): string {
-    return `${RAW_MARKER}${this.rawKey}\n      fn main() {}\n`;
+    return rawWgslProgramCode(this.rawKey, this.source);
   }
 }
 

@@ -6,7 +6,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { int8ProductReference, quantizeRowsReference } from './_int8-reference';
 import { randomFloats } from './_test-helpers';
-import { int8MatMul, quantizeRowsInt8, supportsInt8MatMul } from './_webgpu-int8';
+import {
+  installRawShaderHook,
+  int8MatMul,
+  int8MatMulSource,
+  quantizeRowsInt8,
+  rawWgslProgramCode,
+  supportsInt8MatMul,
+} from './_webgpu-int8';
 import { hasWebgpu } from './_webgpu-probe';
 import { DenseLinear } from './dense-linear';
 import { LoraError } from './errors';
@@ -98,3 +105,44 @@ function supportsInt8MatMulLater(): boolean {
   // Evaluated at collection time, before any test switched backends: webgpu must be current.
   return webgpu && tf.getBackend() === 'webgpu' && supportsInt8MatMul();
 }
+
+describe('raw WGSL programs (the int8 product enters tfjs this way)', () => {
+  it('swap the marked source for the registered one and leave other shaders alone', () => {
+    const compiled: string[] = [];
+    const device = {
+      features: new Set<string>(),
+      createShaderModule: (descriptor: { code: string }) => compiled.push(descriptor.code),
+    };
+    installRawShaderHook(device);
+    installRawShaderHook(device); // once per device
+    const userCode = rawWgslProgramCode('test_raw_key', () => 'enable f16;\nfn _start() {}');
+    device.createShaderModule({ code: `struct Prelude { a : f32 };\n${userCode}` });
+    device.createShaderModule({ code: 'fn plain() {}' });
+    expect(compiled).toEqual(['enable f16;\nfn _start() {}', 'fn plain() {}']);
+    expect(() =>
+      device.createShaderModule({ code: '// @qlora/raw-wgsl never_registered\n' }),
+    ).toThrow("raw WGSL program: expected a registered source, got 'never_registered'");
+  });
+
+  it('give the int8 product its enables first and tfjs binding order', () => {
+    const source = int8MatMulSource(2048, 512, 4);
+    expect(source.split('\n').slice(0, 3)).toEqual([
+      'enable subgroups;',
+      'enable chromium_experimental_subgroup_matrix;',
+      'diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);',
+    ]);
+    const bindings = [...source.matchAll(/@binding\((\d)\) var<(\w+)(?:, (\w+))?> (\w+)/g)].map(
+      (m) => [Number(m[1]), m[4]],
+    );
+    // tfjs binds the output first, then the inputs in variableNames order, then its uniforms.
+    expect(bindings).toEqual([
+      [0, 'result'],
+      [1, 'xq'],
+      [2, 'wq'],
+      [3, 'ax'],
+      [4, 'aw'],
+      [5, 'uniforms'],
+    ]);
+    expect(source).toContain('fn _start(');
+  });
+});
