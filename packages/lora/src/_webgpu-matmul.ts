@@ -469,6 +469,20 @@ export function useFusedWebgpuKernels(on: boolean): void {
   enabled = on;
 }
 
+/**
+ * Whether the fused WGSL kernels run on the active backend: webgpu, and not switched off with
+ * {@link useFusedWebgpuKernels}. `@qlora/trainer`'s fused norm, rotary and SwiGLU programs follow
+ * the same switch, so `useFusedWebgpuKernels(false)` measures tfjs's generic path as a whole.
+ *
+ * @example
+ * ```ts
+ * if (fusedWebgpuKernelsActive()) runFusedProgram(); else runTfjsOps();
+ * ```
+ */
+export function fusedWebgpuKernelsActive(): boolean {
+  return enabled && tf.getBackend() === 'webgpu';
+}
+
 // Below this many rows (tokens) the 128-row tiles are mostly empty and tfjs's small-output
 // programs win (decode steps of generation).
 const MIN_ROWS = 64;

@@ -1,6 +1,6 @@
 export { supportsInt8MatMul } from './_webgpu-int8';
 export type { WebgpuBackendLike } from './_webgpu-kernel';
-export { useFusedWebgpuKernels } from './_webgpu-matmul';
+export { fusedWebgpuKernelsActive, useFusedWebgpuKernels } from './_webgpu-matmul';
 export type {
   AdapterConfig,
   AdapterConfigOptions,

@@ -1,4 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  fusedRmsNorm,
+  fusedRotarySplitHeads,
+  fusedSwiglu,
+  useFusedElementwise,
+} from './_webgpu-fused';
 import type { LlamaConfig } from './config';
 import type { KvCache } from './kv-cache';
 import type { LlamaLayer, LlamaModel } from './llama-model';
@@ -74,7 +80,8 @@ export function attentionInputs(
 }
 
 /**
- * transformers' `LlamaRMSNorm`: `weight * (x * rsqrt(mean(x², -1) + eps))` in f32.
+ * transformers' `LlamaRMSNorm`: `weight * (x * rsqrt(mean(x², -1) + eps))` in f32. On webgpu (with
+ * the fused kernels on) one WGSL dispatch per direction instead of a chain of tfjs ops.
  *
  * @example
  * ```ts
@@ -82,6 +89,9 @@ export function attentionInputs(
  * ```
  */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
+  // The fused backward gives dx only: a trained norm weight takes the tfjs chain.
+  if (useFusedElementwise() && !(weight instanceof tf.Variable))
+    return fusedRmsNorm(x, weight, eps);
   const variance = tf.mean(tf.square(x), -1, true);
   return tf.mul(weight, tf.mul(x, tf.rsqrt(tf.add(variance, eps))));
 }
@@ -125,9 +135,14 @@ export function decoderLayerForward(
   return tf.tidy(() => {
     const splitHeads = (x: tf.Tensor, count: number): tf.Tensor4D =>
       tf.transpose(tf.reshape(x, [batch, steps, count, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const fused = useFusedElementwise();
+    const rotaryHeads = (x: tf.Tensor, count: number): tf.Tensor4D =>
+      fused
+        ? fusedRotarySplitHeads(x, inputs.cos, inputs.sin, count)
+        : applyRotary(splitHeads(x, count), inputs.cos, inputs.sin);
     const normed = rmsNorm(hidden, layer.inputLayernorm, config.rmsNormEps);
-    const q = applyRotary(splitHeads(layer.qProj.apply(normed), heads), inputs.cos, inputs.sin);
-    let k = applyRotary(splitHeads(layer.kProj.apply(normed), kvHeads), inputs.cos, inputs.sin);
+    const q = rotaryHeads(layer.qProj.apply(normed), heads);
+    let k = rotaryHeads(layer.kProj.apply(normed), kvHeads);
     let v = splitHeads(layer.vProj.apply(normed), kvHeads);
     if (kv) {
       const pastK = kv.cache.keys[kv.index];
@@ -165,7 +180,9 @@ export function decoderLayerForward(
     const up = layer.upProj.apply(normed2);
     return tf.add(
       attended,
-      layer.downProj.apply(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up)),
+      layer.downProj.apply(
+        fused ? fusedSwiglu(gate, up) : tf.mul(tf.mul(gate, tf.sigmoid(gate)), up),
+      ),
     ) as tf.Tensor3D;
   });
 }
