@@ -311,9 +311,16 @@ function registerOnce(): void {
   }
 }
 
+let elementwiseOn = true;
+
+/** Benchmarks only: the fused elementwise programs off while the matmul kernels stay on. */
+export function setFusedElementwise(on: boolean): void {
+  elementwiseOn = on;
+}
+
 /** Whether the fused elementwise programs replace the tfjs chains here (webgpu, kernels on). */
 export function useFusedElementwise(): boolean {
-  return fusedWebgpuKernelsActive();
+  return elementwiseOn && fusedWebgpuKernelsActive();
 }
 
 function runKernel(name: string, inputs: tf.NamedTensorMap, attrs: object): tf.Tensor {
