@@ -95,6 +95,8 @@ const { values: args } = parseArgs({
     // the text it reads (lm-eval's preprocessed HellaSwag jsonl: ctx + the gold ending)
     'accuracy-model': { type: 'string' },
     'accuracy-seqs': { type: 'string', default: '16' },
+    // tensor-cores (webgpu, NVIDIA) or emulated (any backend: the same codes through f32 matmuls)
+    'w8a8-arithmetic': { type: 'string', default: 'tensor-cores' },
   },
 });
 
@@ -1307,8 +1309,9 @@ async function w8a8AccuracyStage(): Promise<void> {
     const logProbs = () =>
       tfAll.tidy(() => tfAll.logSoftmax(model.forward(ids) as TfTypes.Tensor3D));
     const reference = logProbs();
-    const converted = useInt8Inference(model);
-    entry.converted = converted;
+    const arithmetic = args['w8a8-arithmetic'] as 'tensor-cores' | 'emulated';
+    const converted = useInt8Inference(model, { arithmetic });
+    Object.assign(entry, { converted, arithmetic });
     const int8 = logProbs();
     const stats = tfAll.tidy(() => {
       const vocab = model.config.vocabSize;

@@ -32,7 +32,7 @@ export {
   setLoraTraining,
   trainableVariables,
 } from './inject';
-export type { Int8Report } from './int8-linear';
+export type { Int8Arithmetic, Int8Options, Int8Report } from './int8-linear';
 export { Int8Linear, useInt8Projections } from './int8-linear';
 export type { Linear, LoraTargetModel } from './linear';
 export type { LoraInit, LoraLinearOptions } from './lora-linear';

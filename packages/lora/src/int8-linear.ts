@@ -33,11 +33,14 @@ export class Int8Linear implements Linear {
   readonly name: string;
   readonly inFeatures: number;
   readonly outFeatures: number;
-  private readonly weight: Int8Rows;
+  /** Where the integer product runs. */
+  readonly arithmetic: Int8Arithmetic;
+  private readonly weight: Int8Rows | EmulatedRows;
 
-  private constructor(name: string, weight: Int8Rows) {
+  private constructor(name: string, weight: Int8Rows | EmulatedRows, arithmetic: Int8Arithmetic) {
     this.name = name;
     this.weight = weight;
+    this.arithmetic = arithmetic;
     this.outFeatures = weight.rows;
     this.inFeatures = weight.cols;
   }
@@ -46,8 +49,9 @@ export class Int8Linear implements Linear {
    * Quantizes a dense or NF4 projection (the NF4 weight is dequantized first, so the int8 codes
    * approximate what the 4-bit layer computes). The source layer is left as is.
    */
-  static fromLinear(linear: Linear): Int8Linear {
-    requireInt8Support(`Int8Linear.fromLinear ${linear.name}`);
+  static fromLinear(linear: Linear, options: Int8Options = {}): Int8Linear {
+    const arithmetic = options.arithmetic ?? 'tensor-cores';
+    if (arithmetic === 'tensor-cores') requireInt8Support(`Int8Linear.fromLinear ${linear.name}`);
     if (linear instanceof LoraLinear) {
       throw new LoraError(
         'E_ALREADY_INJECTED',
@@ -62,26 +66,28 @@ export class Int8Linear implements Linear {
       );
     }
     // tidy keeps the tensors of the returned object (codes, absmax) and frees the NF4 dequant.
-    const weight = tf.tidy(
-      () =>
-        quantizeRowsInt8(
-          dense ?? (linear as Nf4Linear).dequantize(),
-          WEIGHT_ROW_TILE,
-        ) as unknown as tf.TensorContainer,
-    ) as unknown as Int8Rows;
-    return new Int8Linear(linear.name, weight);
+    const weight = tf.tidy(() => {
+      const w = dense ?? (linear as Nf4Linear).dequantize();
+      return (arithmetic === 'emulated'
+        ? emulatedRows(w)
+        : quantizeRowsInt8(w, WEIGHT_ROW_TILE)) as unknown as tf.TensorContainer;
+    }) as unknown as Int8Rows | EmulatedRows;
+    return new Int8Linear(linear.name, weight, arithmetic);
   }
 
   apply(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       const leading = x.shape.slice(0, -1);
       const flat = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
-      const y = int8MatMul(quantizeRowsInt8(flat, INT8_ROW_TILE), this.weight);
+      const y =
+        this.arithmetic === 'emulated'
+          ? emulatedProduct(emulatedRows(flat), this.weight as EmulatedRows)
+          : int8MatMul(quantizeRowsInt8(flat, INT8_ROW_TILE), this.weight as Int8Rows);
       return tf.reshape(y, [...leading, this.outFeatures]);
     });
   }
 
-  /** The int8 codes (int32 words, 4 per word) and the per-channel absmax. */
+  /** The int8 codes (int32 words, 4 per word; f32 values when emulated) and the absmax. */
   weights(): Record<string, tf.Tensor> {
     return { 'weight.int8': this.weight.codes, 'weight.absmax': this.weight.absmax };
   }
@@ -90,6 +96,60 @@ export class Int8Linear implements Linear {
     this.weight.codes.dispose();
     this.weight.absmax.dispose();
   }
+}
+
+/**
+ * Where an {@link Int8Linear}'s integer product runs: `'tensor-cores'` (webgpu with Dawn's int8
+ * subgroup matrices, exact in i32) or `'emulated'` (any backend: the same codes and scales through
+ * an f32 matmul, exact while |Σ| < 2^24; slow, for measuring W8A8's accuracy cost anywhere).
+ *
+ * @example
+ * ```ts
+ * const arithmetic: Int8Arithmetic = 'emulated';
+ * ```
+ */
+export type Int8Arithmetic = 'tensor-cores' | 'emulated';
+
+/**
+ * Options of {@link Int8Linear.fromLinear} and {@link useInt8Projections}.
+ *
+ * @example
+ * ```ts
+ * useInt8Projections(model, { arithmetic: 'emulated' }); // on cpu, to measure the accuracy cost
+ * ```
+ */
+export interface Int8Options {
+  /** Default `'tensor-cores'`. */
+  arithmetic?: Int8Arithmetic;
+}
+
+/** Row-quantized int8 codes held as f32 integers `[rows, cols]`, for the emulated product. */
+interface EmulatedRows {
+  readonly codes: tf.Tensor2D;
+  readonly absmax: tf.Tensor1D;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+// The quantizer of _webgpu-int8.ts in tf ops: absmax per row, round-half-even(x · (127 / absmax))
+// clamped to ±127 (tf.round rounds half to even, as WGSL's round).
+function emulatedRows(x: tf.Tensor2D): EmulatedRows {
+  const [rows, cols] = x.shape;
+  const absmax = tf.max(tf.abs(x), 1) as tf.Tensor1D;
+  const inverse = tf.where(
+    tf.greater(absmax, 0),
+    tf.div(tf.scalar(127), absmax),
+    tf.zerosLike(absmax),
+  );
+  const codes = tf.clipByValue(tf.round(tf.mul(x, tf.expandDims(inverse, 1))), -127, 127);
+  return { codes: codes as tf.Tensor2D, absmax, rows, cols };
+}
+
+// The kernel's epilogue in tf ops: f32(Σ) · (absmax_x · absmax_w · f32(1 / 127²)).
+function emulatedProduct(x: EmulatedRows, w: EmulatedRows): tf.Tensor2D {
+  const sums = tf.matMul(x.codes, w.codes, false, true);
+  const outer = tf.mul(tf.expandDims(x.absmax, 1), tf.expandDims(w.absmax, 0));
+  return tf.mul(sums, tf.mul(outer, tf.scalar(Math.fround(1 / 16129)))) as tf.Tensor2D;
 }
 
 function requireInt8Support(what: string): void {
@@ -129,13 +189,15 @@ export interface Int8Report {
  * useInt8Projections(model); // { converted: 112, parameters: 973078528 }
  * ```
  */
-export function useInt8Projections(model: LoraTargetModel): Int8Report {
-  requireInt8Support('useInt8Projections');
+export function useInt8Projections(model: LoraTargetModel, options: Int8Options = {}): Int8Report {
+  if ((options.arithmetic ?? 'tensor-cores') === 'tensor-cores') {
+    requireInt8Support('useInt8Projections');
+  }
   let converted = 0;
   let parameters = 0;
   model.mapProjections((linear) => {
     if (linear instanceof Int8Linear) return linear;
-    const int8 = Int8Linear.fromLinear(linear);
+    const int8 = Int8Linear.fromLinear(linear, options);
     linear.dispose();
     converted++;
     parameters += linear.inFeatures * linear.outFeatures;

@@ -1,4 +1,4 @@
-import { Int8Linear, type Int8Report, useInt8Projections } from '@qlora/lora';
+import { Int8Linear, type Int8Options, type Int8Report, useInt8Projections } from '@qlora/lora';
 import type { LlamaModel } from './llama-model';
 
 /**
@@ -6,7 +6,8 @@ import type { LlamaModel } from './llama-model';
  * evaluation mode): every projection and the output head become `Int8Linear`s (int8 weights with
  * one absmax per output channel, activations quantized per token as they arrive). Embeddings,
  * norms and attention stay f32. Evaluation only: the model can no longer be trained. Needs
- * `initBackend('webgpu', { int8TensorCores: true })` on a GPU with int8 subgroup matrices.
+ * `initBackend('webgpu', { int8TensorCores: true })` on a GPU with int8 subgroup matrices, or
+ * `{ arithmetic: 'emulated' }` (any backend, slow) to measure the accuracy cost.
  *
  * @example
  * ```ts
@@ -15,11 +16,11 @@ import type { LlamaModel } from './llama-model';
  * useInt8Inference(model); // { converted: 113, parameters: 1235814400 }
  * ```
  */
-export function useInt8Inference(model: LlamaModel): Int8Report {
-  const report = useInt8Projections(model);
+export function useInt8Inference(model: LlamaModel, options: Int8Options = {}): Int8Report {
+  const report = useInt8Projections(model, options);
   const head = model.lmHead;
   if (head instanceof Int8Linear) return report;
-  model.lmHead = Int8Linear.fromLinear(head);
+  model.lmHead = Int8Linear.fromLinear(head, options);
   // A tied head's weight is the embedding table, which the model still needs.
   if (!model.config.tieWordEmbeddings) head.dispose();
   return {
