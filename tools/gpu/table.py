@@ -85,9 +85,43 @@ def kernel_tables(node, torch):
     return out + [""]
 
 
+def w8a8_tables(node, torch):
+    """The W8A8 study: the int8 product against our f32 kernel and cuBLASLt int8, then accuracy."""
+    out = []
+    kernels = node.get("int8Kernels")
+    if kernels:
+        imm = {r["name"]: r.get("tops") for r in torch.get("int8Reference", {}).get("matmuls", [])}
+        out += [f"W8A8: int8 subgroup-matrix product at {kernels.get('rows')} rows (exactness against the integer reference):", "",
+                "| product | int8 TOPS | with activation quantization | f32 tiled TFLOP/s | torch._int_mm TOPS | int8 / f32 | ours / cuBLASLt | mismatches |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in kernels.get("shapes", []):
+            if "error" in r:
+                out.append(f"| {r['name']} | error: {r['error'][:120]} | | | | | | |")
+                continue
+            ref = imm.get(r["name"])
+            out.append(f"| {r['name']}, K {r['k']}, N {r['n']} | {fmt(r.get('int8Tops'))} | {fmt(r.get('int8WithQuantizeTops'))} | "
+                       f"{fmt(r.get('f32Tflops'))} | {fmt(ref)} | {fmt(ratio(r.get('int8WithQuantizeTops'), r.get('f32Tflops')))} | "
+                       f"{fmt(ratio(r.get('int8Tops'), ref))} | {r.get('productMismatches')}/{r.get('checked')} products, "
+                       f"{r.get('codeMismatches')}/{r.get('codesChecked')} codes |")
+        out.append("")
+    accuracy = [(k, v) for k, v in node.items() if k.startswith("w8a8Accuracy_")]
+    if accuracy:
+        out += ["| W8A8 accuracy | text | log-prob rel. error | top-1 agreement | mean KL | perplexity f32 → W8A8 |",
+                "|---|---|---|---|---|---|"]
+        for key, e in accuracy:
+            if "error" in e:
+                out.append(f"| {key[13:]} | error: {e['error'][:120]} | | | | |")
+                continue
+            out.append(f"| {key[13:]} ({e.get('arithmetic', 'tensor-cores')}) | {e.get('text')}, {e.get('tokens')} tokens | "
+                       f"{fmt(e.get('logProbRelError'))} | {fmt(e.get('top1Agreement'))} | {fmt(e.get('meanKlF32ToW8a8'))} | "
+                       f"{fmt(e.get('perplexityF32'))} → {fmt(e.get('perplexityW8a8'))} |")
+        out.append("")
+    return out
+
+
 def hellaswag_table(node, ref):
     rows = []
-    for key, label in (("hellaswag", "WGSL kernels"), ("hellaswag_generic", "tfjs generic")):
+    for key, label in (("hellaswag", "WGSL kernels"), ("hellaswag_generic", "tfjs generic"), ("hellaswag_w8a8", "W8A8")):
         entry = node.get(key)
         if not entry:
             continue
@@ -249,6 +283,7 @@ def main() -> None:
             out.append(f"The optimizer step after it: {fmt(optimizer.get('kernelMs'))} ms of kernels over {count} "
                        f"dispatches, {fmt(optimizer.get('wallMs'))} ms wall (timed, one submit per dispatch).")
             out.append("")
+    out.extend(w8a8_tables(node, torch))
     out.extend(hellaswag_table(node, read(os.path.join(base, "torch-hellaswag.json"))))
     adapter = node.get("adapter", {})
     out.append(f"{backend} adapter: {adapter}; torch {torch.get('torch')}, transformers {torch.get('transformers')}, "
