@@ -7,8 +7,10 @@ import { useFusedWebgpuKernels } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmsNorm } from './_decoder-layer';
+import { randomLlama } from './_test-fixtures';
 import { fusedRotarySplitHeads, fusedSwiglu, useFusedElementwise } from './_webgpu-fused';
 import { hasWebgpu } from './_webgpu-probe';
+import { parseLlamaConfig } from './config';
 import { ensureGradients } from './ensure-gradients';
 
 const webgpu = await hasWebgpu();
@@ -123,5 +125,45 @@ describe.skipIf(!webgpu)('fused elementwise programs on webgpu', () => {
       useFusedElementwise() ? fusedSwiglu(g, u) : tf.mul(tf.mul(g, tf.sigmoid(g)), u);
     await expectClose(op as (...xs: tf.Tensor[]) => tf.Tensor, [gate, up]);
     tf.dispose([gate, up]);
+  });
+
+  it('a Llama gives the same logits and greedy tokens (KV cache) with the programs on and off', async () => {
+    await tf.setBackend('webgpu');
+    const config = parseLlamaConfig({
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      vocab_size: 128,
+      hidden_size: 64,
+      intermediate_size: 96,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 64,
+      tie_word_embeddings: true,
+      eos_token_id: 2,
+    });
+    const model = randomLlama(config, { seed: 5, scale: 0.3 });
+    const prompt = [1, 17, 33, 49, 65];
+    const outputs = async (fused: boolean) => {
+      useFusedWebgpuKernels(fused);
+      try {
+        const logits = model.forward([prompt]);
+        const values = await logits.data();
+        logits.dispose();
+        return { values, tokens: await model.generateGreedy(prompt, 8, { eosTokenIds: [] }) };
+      } finally {
+        useFusedWebgpuKernels(true);
+      }
+    };
+    const fused = await outputs(true);
+    const chains = await outputs(false);
+    expect(fused.tokens).toEqual(chains.tokens);
+    expect(
+      await relativeError(
+        tf.tensor(fused.values as Float32Array),
+        tf.tensor(chains.values as Float32Array),
+      ),
+    ).toBeLessThan(2e-6);
+    model.dispose();
   });
 });
