@@ -167,37 +167,60 @@ report.offsetUnit = offsetUnit;
 //   'wg32-private': the same with the ids read through var<private> copies, as tfjs's shader
 //     prelude hands them to a program's main();
 //   'subgroup-id': 4 subgroups per workgroup, told apart by the subgroup_id builtin.
-// 'shared': 4 subgroups (subgroup_id) stage 64-byte K slices of the workgroup's A and B rows in
-// workgroup memory (rows padded to 80 bytes), then each loads its matrices from there.
-function sharedGemmSource(s, TM, TN) {
-  const rowsA = 32 * TM;
-  const rowsB = 32 * TN;
-  const lines = [];
-  for (let i = 0; i < TM; i++)
-    lines.push(
-      `let a${i} = ${s.load('subgroup_matrix_left<i8, 32, 16>', '&tileA', `(subRow + ${16 * i}u) * 80u + kk`, false, '80u')};`,
-    );
-  for (let j = 0; j < TN; j++)
-    lines.push(
-      `let b${j} = ${s.load('subgroup_matrix_right<i8, 16, 32>', '&tileB', `(subCol + ${16 * j}u) * 80u + kk`, true, '80u')};`,
-    );
-  const decls = [];
-  const stores = [];
-  for (let i = 0; i < TM; i++)
-    for (let j = 0; j < TN; j++) {
-      decls.push(`var c${i}${j} = subgroup_matrix_result<i32, 16, 16>();`);
-      lines.push(`c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}${j});`);
-      stores.push(
-        `${s.store('&c', `(group.y * ${rowsA}u + subRow + ${16 * i}u) * N + group.x * ${rowsB}u + subCol + ${16 * j}u`, `c${i}${j}`, false, 'N')};`,
-      );
-    }
-  return `${header}
+// The bindings of every GEMM variant: C = A · Bᵀ over i8 rows packed in i32 words.
+const GEMM_BINDINGS = `
 struct Sizes { M : u32, N : u32, K : u32 };
 @group(0) @binding(0) var<storage, read> a : array<i32>;
 @group(0) @binding(1) var<storage, read> b : array<i32>;
 @group(0) @binding(2) var<storage, read_write> c : array<i32>;
 @group(0) @binding(3) var<uniform> sizes : Sizes;
-var<workgroup> tileA : array<i32, ${rowsA * 20}>;
+`;
+
+// The loads, accumulators, multiply-accumulates and stores of a TM × TN grid of 16 × 16 tiles;
+// `a(i)` / `b(j)` give the load offset and stride of left tile i and right tile j, `store(i, j)`
+// the whole store statement of accumulator ij.
+function tileGrid(s, TM, TN, a, b, store) {
+  const loads = [];
+  const decls = [];
+  const mmas = [];
+  const stores = [];
+  for (let i = 0; i < TM; i++) {
+    const [ptr, offset, stride] = a(i);
+    loads.push(
+      `let a${i} = ${s.load('subgroup_matrix_left<i8, 32, 16>', ptr, offset, false, stride)};`,
+    );
+  }
+  for (let j = 0; j < TN; j++) {
+    const [ptr, offset, stride] = b(j);
+    loads.push(
+      `let b${j} = ${s.load('subgroup_matrix_right<i8, 16, 32>', ptr, offset, true, stride)};`,
+    );
+  }
+  for (let i = 0; i < TM; i++)
+    for (let j = 0; j < TN; j++) {
+      decls.push(`var c${i}${j} = subgroup_matrix_result<i32, 16, 16>();`);
+      mmas.push(`c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}${j});`);
+      stores.push(store(i, j));
+    }
+  return { loads, decls, mmas, stores };
+}
+
+// 'shared': 4 subgroups (subgroup_id) stage 64-byte K slices of the workgroup's A and B rows in
+// workgroup memory (rows padded to 80 bytes), then each loads its matrices from there.
+function sharedGemmSource(s, TM, TN) {
+  const rowsA = 32 * TM;
+  const rowsB = 32 * TN;
+  const { loads, decls, mmas, stores } = tileGrid(
+    s,
+    TM,
+    TN,
+    (i) => ['&tileA', `(subRow + ${16 * i}u) * 80u + kk`, '80u'],
+    (j) => ['&tileB', `(subCol + ${16 * j}u) * 80u + kk`, '80u'],
+    (i, j) =>
+      `${s.store('&c', `(group.y * ${rowsA}u + subRow + ${16 * i}u) * N + group.x * ${rowsB}u + subCol + ${16 * j}u`, `c${i}${j}`, false, 'N')};`,
+  );
+  const lines = [...loads, ...mmas];
+  return `${header}${GEMM_BINDINGS}var<workgroup> tileA : array<i32, ${rowsA * 20}>;
 var<workgroup> tileB : array<i32, ${rowsB * 20}>;
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) group : vec3<u32>, @builtin(local_invocation_index) local : u32,
@@ -231,28 +254,17 @@ fn main(@builtin(workgroup_id) group : vec3<u32>, @builtin(local_invocation_inde
 
 function gemmSource(s, TM, TN, unit, mode) {
   const bytes = (e) => (unit === 'word' ? `(${e}) / 4u` : e);
-  const loads = [];
-  const mmas = [];
-  for (let i = 0; i < TM; i++)
-    loads.push(
-      `let a${i} = ${s.load('subgroup_matrix_left<i8, 32, 16>', '&a', bytes(`(row0 + ${16 * i}u) * K + k`), false, bytes('K'))};`,
-    );
-  for (let j = 0; j < TN; j++)
-    loads.push(
-      `let b${j} = ${s.load('subgroup_matrix_right<i8, 16, 32>', '&b', bytes(`(col0 + ${16 * j}u) * K + k`), true, bytes('K'))};`,
-    );
-  const decls = [];
-  const stores = [];
-  for (let i = 0; i < TM; i++)
-    for (let j = 0; j < TN; j++) {
-      decls.push(`var c${i}${j} = subgroup_matrix_result<i32, 16, 16>();`);
-      mmas.push(`c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}${j});`);
-      stores.push(
-        mode === 'wg32-scratch'
-          ? `${s.store('&scratch', `${16 * i * 16 * TN + 16 * j}u`, `c${i}${j}`, false, `${16 * TN}u`)};`
-          : `${s.store('&c', `(row0 + ${16 * i}u) * N + col0 + ${16 * j}u`, `c${i}${j}`, false, 'N')};`,
-      );
-    }
+  const { loads, decls, mmas, stores } = tileGrid(
+    s,
+    TM,
+    TN,
+    (i) => ['&a', bytes(`(row0 + ${16 * i}u) * K + k`), bytes('K')],
+    (j) => ['&b', bytes(`(col0 + ${16 * j}u) * K + k`), bytes('K')],
+    (i, j) =>
+      mode === 'wg32-scratch'
+        ? `${s.store('&scratch', `${16 * i * 16 * TN + 16 * j}u`, `c${i}${j}`, false, `${16 * TN}u`)};`
+        : `${s.store('&c', `(row0 + ${16 * i}u) * N + col0 + ${16 * j}u`, `c${i}${j}`, false, 'N')};`,
+  );
   if (mode === 'wg32-scratch')
     stores.push(`workgroupBarrier();
   for (var e = lane; e < ${256 * TM * TN}u; e += 32u) {
@@ -265,13 +277,7 @@ function gemmSource(s, TM, TN, unit, mode) {
       : mode === 'wg32-private'
         ? `workgroupId = group;\n  let row0 = workgroupId.y * ${16 * TM}u;\n  let col0 = workgroupId.x * ${16 * TN}u;`
         : `let row0 = group.y * ${32 * TM}u + (sub / 2u) * ${16 * TM}u;\n  let col0 = group.x * ${32 * TN}u + (sub % 2u) * ${16 * TN}u;`;
-  return `${header}
-struct Sizes { M : u32, N : u32, K : u32 };
-@group(0) @binding(0) var<storage, read> a : array<i32>;
-@group(0) @binding(1) var<storage, read> b : array<i32>;
-@group(0) @binding(2) var<storage, read_write> c : array<i32>;
-@group(0) @binding(3) var<uniform> sizes : Sizes;
-var<private> workgroupId : vec3<u32>;
+  return `${header}${GEMM_BINDINGS}var<private> workgroupId : vec3<u32>;
 ${mode === 'wg32-scratch' ? `var<workgroup> scratch : array<i32, ${256 * TM * TN}>;` : ''}
 @compute @workgroup_size(${four ? 128 : 32})
 fn main(@builtin(workgroup_id) group : vec3<u32>, @builtin(local_invocation_index) lane : u32${four ? ', @builtin(subgroup_id) sub : u32' : ''}) {

@@ -1,6 +1,8 @@
-// The W8A8 arithmetic of _webgpu-int8.ts in float64/int JavaScript, for tests and the GPU bench:
-// per-row absmax, codes round-half-even(x · fround(127 / absmax)) clamped to ±127, an exact
-// integer dot product, and the epilogue's f32 roundings.
+// The W8A8 arithmetic of _webgpu-int8.ts in JavaScript, for the GPU bench's checks at scale:
+// per-row absmax, codes round-half-even(x · fround(127 / absmax)) clamped to ±127 (bitsandbytes'
+// int8_vectorwise_quant), an exact integer dot product, and the epilogue's f32 roundings. It is
+// itself held to the numpy replay of bitsandbytes (test-fixtures/lora/int8_vectorwise.json) in
+// int8-linear.test.ts.
 
 /** Round half to even, as WGSL's round() and torch.round. */
 function roundHalfEven(value: number): number {

@@ -101,3 +101,26 @@ export const TOY_SHAPES: Record<string, [number, number]> = {
   'mlp.up_proj': [24, 16],
   'mlp.down_proj': [16, 24],
 };
+
+/** One case of `test-fixtures/lora/int8_vectorwise.json` (tools/reference/int8_vectorwise_np.py). */
+export interface Int8FixtureCase {
+  name: string;
+  rows: number;
+  out: number;
+  k: number;
+  x: number[];
+  w: number[];
+  xCodes: number[];
+  xAbsmax: number[];
+  wCodes: number[];
+  wAbsmax: number[];
+  /** Exact int64 sums of the quantized product, `[rows, out]`. */
+  sums: number[];
+  /** f32(sum) · (absmax_x · absmax_w · f32(1/127²)) in float32. */
+  output: number[];
+}
+
+/** bitsandbytes' int8 row quantizer replayed in numpy float32, with exact products. */
+export function int8Fixture(): { cases: Int8FixtureCase[] } {
+  return JSON.parse(readFileSync(fixturePath('lora', 'int8_vectorwise.json'), 'utf8'));
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { WebgpuBackendLike } from './_webgpu-kernel';
+import { type WebgpuBackendLike, WGSL_WORKGROUP_ROW, wgslTreeReduce } from './_webgpu-kernel';
 
 // W8A8 on WebGPU: rows are quantized to int8 with one absmax per row (per token for activations,
 // per output channel for weights, as LLM.int8()'s vector-wise quantization without outliers), and
@@ -155,7 +155,7 @@ class RowAbsmaxProgram {
     return `
       var<workgroup> partial : array<f32, 64>;
       fn main(index : i32) {
-        let row = i32((workgroupId.z * numWorkgroups.y + workgroupId.y) * numWorkgroups.x + workgroupId.x);
+        let row = ${WGSL_WORKGROUP_ROW};
         let lane = i32(localId.x);
         var m = 0.0;
         if (row < uniforms.rows) {
@@ -163,14 +163,7 @@ class RowAbsmaxProgram {
             m = max(m, abs(x[row * uniforms.k + c]));
           }
         }
-        partial[lane] = m;
-        workgroupBarrier();
-        for (var stride = 32; stride > 0; stride >>= 1) {
-          if (lane < stride) {
-            partial[lane] = max(partial[lane], partial[lane + stride]);
-          }
-          workgroupBarrier();
-        }
+        partial[lane] = m;${wgslTreeReduce('partial', 64, (a, b) => `max(${a}, ${b})`)}
         if (lane == 0 && row < uniforms.size) {
           result[row] = partial[0];
         }

@@ -11,6 +11,37 @@ export interface WebgpuBackendLike {
   ): tf.TensorInfo;
 }
 
+/**
+ * WGSL: the row of a one-workgroup-per-row program, whatever 2-D or 3-D shape tfjs gave the
+ * dispatch when the row count passed the per-dimension limit.
+ */
+export const WGSL_WORKGROUP_ROW =
+  'i32((workgroupId.z * numWorkgroups.y + workgroupId.y) * numWorkgroups.x + workgroupId.x)';
+
+/**
+ * WGSL: folds `array` (one value per lane of a `threads`-wide workgroup, `lane` in scope) into
+ * element 0 with `combine`, ending on a barrier so every lane may read the result.
+ *
+ * @example
+ * ```ts
+ * wgslTreeReduce('partial', 64, (a, b) => `max(${a}, ${b})`);
+ * ```
+ */
+export function wgslTreeReduce(
+  array: string,
+  threads: number,
+  combine: (a: string, b: string) => string,
+): string {
+  return `
+        workgroupBarrier();
+        for (var stride = ${threads / 2}; stride > 0; stride >>= 1) {
+          if (lane < stride) {
+            ${array}[lane] = ${combine(`${array}[lane]`, `${array}[lane + stride]`)};
+          }
+          workgroupBarrier();
+        }`;
+}
+
 const WORKGROUP = 128;
 
 // tfjs-backend-webgpu computes its binary ops in f32, which drops the low bits of packed words

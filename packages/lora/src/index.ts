@@ -1,5 +1,6 @@
 export { supportsInt8MatMul } from './_webgpu-int8';
 export type { WebgpuBackendLike } from './_webgpu-kernel';
+export { WGSL_WORKGROUP_ROW, wgslTreeReduce } from './_webgpu-kernel';
 export { fusedWebgpuKernelsActive, useFusedWebgpuKernels } from './_webgpu-matmul';
 export type {
   AdapterConfig,

@@ -5,7 +5,7 @@ import { quantize4bit } from '@qlora/nf4';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { int8ProductReference, quantizeRowsReference } from './_int8-reference';
-import { randomFloats } from './_test-helpers';
+import { int8Fixture, randomFloats } from './_test-helpers';
 import { DenseLinear } from './dense-linear';
 import { LoraError } from './errors';
 import { Int8Linear, useInt8Projections } from './int8-linear';
@@ -17,25 +17,36 @@ beforeAll(async () => {
 });
 
 describe('Int8Linear, emulated arithmetic', () => {
-  it('equals the W8A8 reference bit for bit on a dense weight (3-D input)', async () => {
-    const [out, inF, rows] = [24, 64, 10];
-    const w = randomFloats(out * inF, 1, 0.3);
-    const x = randomFloats(rows * inF, 2, 2);
-    x.fill(0, 0, inF); // an all-zero row: absmax 0, output 0
-    const dense = new DenseLinear('q_proj', tf.tensor2d(w, [out, inF]));
-    const layer = Int8Linear.fromLinear(dense, { arithmetic: 'emulated' });
-    expect(layer.arithmetic).toBe('emulated');
-    const y = (await layer.apply(tf.tensor3d(x, [2, rows / 2, inF])).data()) as Float32Array;
-    const xr = quantizeRowsReference(x, rows, inF);
-    const wr = quantizeRowsReference(w, out, inF);
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < out; c++) {
-        expect(y[r * out + c]).toBe(int8ProductReference(xr, wr, inF, r, c));
+  for (const c of int8Fixture().cases) {
+    it(`gives bitsandbytes' codes and the exact products' scaled outputs (${c.name})`, async () => {
+      const dense = new DenseLinear('q_proj', tf.tensor2d(c.w, [c.out, c.k]));
+      const layer = Int8Linear.fromLinear(dense, { arithmetic: 'emulated' });
+      expect(layer.arithmetic).toBe('emulated');
+      const weights = layer.weights();
+      // + 0: the emulated codes are f32, and tf.round gives −0 for small negative values.
+      const codes = await (weights['weight.int8'] as tf.Tensor).data();
+      expect(Array.from(codes, (v) => v + 0)).toEqual(c.wCodes);
+      expect(Array.from(await (weights['weight.absmax'] as tf.Tensor).data())).toEqual(c.wAbsmax);
+      // As [1, rows, k]: leading dimensions are kept.
+      const y = layer.apply(tf.tensor3d(c.x, [1, c.rows, c.k]));
+      expect(y.shape).toEqual([1, c.rows, c.out]);
+      expect(Array.from(await y.data(), (v) => v + 0)).toEqual(c.output.map((v) => v + 0));
+      layer.dispose();
+      dense.dispose();
+    });
+
+    it(`the GPU bench's JavaScript reference agrees with it (${c.name})`, () => {
+      const x = quantizeRowsReference(Float32Array.from(c.x), c.rows, c.k);
+      const w = quantizeRowsReference(Float32Array.from(c.w), c.out, c.k);
+      expect(Array.from(x.codes)).toEqual(c.xCodes);
+      expect(Array.from(w.absmax)).toEqual(c.wAbsmax);
+      const products = [];
+      for (let r = 0; r < c.rows; r++) {
+        for (let o = 0; o < c.out; o++) products.push(int8ProductReference(x, w, c.k, r, o));
       }
-    }
-    layer.dispose();
-    dense.dispose();
-  });
+      expect(products).toEqual(c.output);
+    });
+  }
 
   it('quantizes an NF4 weight from its dequantized values', async () => {
     const [out, inF] = [16, 64];

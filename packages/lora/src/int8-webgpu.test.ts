@@ -4,8 +4,7 @@
 // the same comparison on the H200: tools/gpu/gpu-bench.ts, stage `int8`).
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { int8ProductReference, quantizeRowsReference } from './_int8-reference';
-import { randomFloats } from './_test-helpers';
+import { int8Fixture } from './_test-helpers';
 import {
   installRawShaderHook,
   int8MatMul,
@@ -20,6 +19,8 @@ import { LoraError } from './errors';
 import { Int8Linear, useInt8Projections } from './int8-linear';
 
 const webgpu = await hasWebgpu();
+
+const fixture = int8Fixture();
 
 /** The int8 codes of `[rows, cols]` out of the packed words (`kWords` per row). */
 function unpack(words: Int32Array, rows: number, cols: number, kWords: number): Int8Array {
@@ -36,37 +37,37 @@ describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
     await tf.setBackend('cpu');
   });
 
-  for (const [rows, cols] of [
-    [5, 64],
-    [130, 100],
-    [3, 7],
-  ] as const) {
-    it(`matches the reference codes and absmax, with zero padding ([${rows}, ${cols}])`, async () => {
+  for (const c of fixture.cases) {
+    it(`quantizes rows as bitsandbytes' int8_vectorwise_quant does, zero-padded (${c.name})`, async () => {
       await tf.setBackend('webgpu');
-      const values = randomFloats(rows * cols, rows * 31 + cols, 2);
-      values.fill(0, 0, cols); // an all-zero row: absmax 0, codes 0
-      values[cols] = -3; // a row whose absmax is negative: code -127
-      const x = tf.tensor2d(values, [rows, cols]);
+      const x = tf.tensor2d(c.x, [c.rows, c.k]);
       const q = quantizeRowsInt8(x, 128);
-      expect(q.rowsPadded).toBe(Math.ceil(rows / 128) * 128);
-      expect(q.kWords).toBe(Math.ceil(cols / 64) * 16);
+      expect(q.rowsPadded).toBe(128);
+      expect(q.kWords).toBe(Math.ceil(c.k / 64) * 16);
       const words = (await q.codes.data()) as Int32Array;
       const absmax = (await q.absmax.data()) as Float32Array;
-      const expected = quantizeRowsReference(values, rows, cols);
-      expect(unpack(words, rows, cols, q.kWords)).toEqual(expected.codes);
-      expect(Array.from(absmax.subarray(0, rows))).toEqual(Array.from(expected.absmax));
-      expect(Array.from(absmax.subarray(rows)).every((v) => v === 0)).toBe(true);
-      // Padding columns and rows are zero.
+      expect(Array.from(unpack(words, c.rows, c.k, q.kWords))).toEqual(c.xCodes);
+      expect(Array.from(absmax.subarray(0, c.rows))).toEqual(c.xAbsmax);
+      expect(Array.from(absmax.subarray(c.rows)).every((v) => v === 0)).toBe(true);
       const bytes = new Int8Array(words.buffer, words.byteOffset, words.byteLength);
       for (let r = 0; r < q.rowsPadded; r++) {
-        for (let c = r < rows ? cols : 0; c < q.kWords * 4; c++) {
-          expect(bytes[r * q.kWords * 4 + c]).toBe(0);
+        for (let col = r < c.rows ? c.k : 0; col < q.kWords * 4; col++) {
+          expect(bytes[r * q.kWords * 4 + col]).toBe(0);
         }
       }
-      expect(expected.codes[cols]).toBe(-127);
       tf.dispose([x, q.codes, q.absmax]);
     });
   }
+
+  it('gives an all-zero row absmax 0 and codes 0 (bitsandbytes leaves it undefined)', async () => {
+    await tf.setBackend('webgpu');
+    const x = tf.tensor2d([0, 0, 0, 0, 1, -2, 0.5, 2], [2, 4]);
+    const q = quantizeRowsInt8(x, 128);
+    const words = (await q.codes.data()) as Int32Array;
+    expect(Array.from(unpack(words, 2, 4, q.kWords))).toEqual([0, 0, 0, 0, 64, -127, 32, 127]);
+    expect(Array.from(((await q.absmax.data()) as Float32Array).subarray(0, 2))).toEqual([0, 2]);
+    tf.dispose([x, q.codes, q.absmax]);
+  });
 
   it('refuses W8A8 layers without int8 subgroup matrices, naming the option that enables them', async () => {
     await tf.setBackend('webgpu');
@@ -81,21 +82,13 @@ describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
   });
 
   it.runIf(supportsInt8MatMulLater())(
-    'multiplies like the integer reference on the int8 tensor cores',
+    'multiplies like the exact integer product of the reference codes, on the int8 tensor cores',
     async () => {
       await tf.setBackend('webgpu');
-      const [m, n, k] = [200, 136, 96];
-      const xs = randomFloats(m * k, 5, 3);
-      const ws = randomFloats(n * k, 6, 0.2);
-      const x = quantizeRowsInt8(tf.tensor2d(xs, [m, k]), 128);
-      const w = quantizeRowsInt8(tf.tensor2d(ws, [n, k]), 128);
-      const y = (await int8MatMul(x, w).data()) as Float32Array;
-      const xr = quantizeRowsReference(xs, m, k);
-      const wr = quantizeRowsReference(ws, n, k);
-      for (let row = 0; row < m; row += 7) {
-        for (let col = 0; col < n; col += 5) {
-          expect(y[row * n + col]).toBe(int8ProductReference(xr, wr, k, row, col));
-        }
+      for (const c of fixture.cases) {
+        const x = quantizeRowsInt8(tf.tensor2d(c.x, [c.rows, c.k]), 128);
+        const w = quantizeRowsInt8(tf.tensor2d(c.w, [c.out, c.k]), 128);
+        expect(Array.from((await int8MatMul(x, w).data()) as Float32Array)).toEqual(c.output);
       }
     },
   );

@@ -1,4 +1,9 @@
-import { fusedWebgpuKernelsActive, type WebgpuBackendLike } from '@qlora/lora';
+import {
+  fusedWebgpuKernelsActive,
+  type WebgpuBackendLike,
+  WGSL_WORKGROUP_ROW,
+  wgslTreeReduce,
+} from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
 
 // A decoder layer in tfjs ops spends ~90 dispatches on elementwise chains: RMSNorm is 6 forward
@@ -17,108 +22,75 @@ const SWIGLU = 'QloraSwiglu';
 const SWIGLU_GRAD = 'QloraSwigluGrad';
 
 const ROW_THREADS = 256;
+const ELEMENT_THREADS = 128;
 
-// The row index of a one-workgroup-per-row program, whatever 2-D/3-D shape tfjs gave the dispatch
-// when the row count passed the per-dimension limit.
-const ROW_OF_WORKGROUP =
-  'i32((workgroupId.z * numWorkgroups.y + workgroupId.y) * numWorkgroups.x + workgroupId.x)';
-
-// y = w · (x · r), r = 1/sqrt(mean(x²) + eps), one workgroup per row (tfjs's order of products).
-class RmsNormProgram {
-  readonly variableNames = ['x', 'w'];
-  readonly uniforms = 'rows : i32, width : i32, eps : f32,';
-  readonly workgroupSize: [number, number, number] = [ROW_THREADS, 1, 1];
+// What tfjs-webgpu's runWebGPUProgram reads of a program with a flat output: `workgroups` groups
+// of `threads`, `variableNames` bound in order after the output.
+abstract class FlatProgram {
   readonly outputShape: number[];
   readonly dispatchLayout = { x: [0] };
+  readonly workgroupSize: [number, number, number];
   dispatch: [number, number, number];
-  readonly shaderKey = 'qloraRmsNorm';
 
-  constructor(rows: number, width: number) {
-    this.outputShape = [rows * width];
-    this.dispatch = [rows, 1, 1];
+  constructor(
+    readonly shaderKey: string,
+    readonly variableNames: string[],
+    count: number,
+    workgroups: number,
+    threads: number,
+  ) {
+    this.outputShape = [count];
+    this.workgroupSize = [threads, 1, 1];
+    this.dispatch = [workgroups, 1, 1];
   }
 
-  getUserCode(): string {
-    return `
-      var<workgroup> partial : array<f32, ${ROW_THREADS}>;
-      fn main(index : i32) {
-        let row = ${ROW_OF_WORKGROUP};
-        let lane = i32(localId.x);
-        let base = row * uniforms.width;
-        var sum = 0.0;
-        if (row < uniforms.rows) {
-          for (var c = lane; c < uniforms.width; c += ${ROW_THREADS}) {
-            let v = x[base + c];
-            sum = sum + v * v;
-          }
-        }
-        partial[lane] = sum;
-        workgroupBarrier();
-        for (var stride = ${ROW_THREADS / 2}; stride > 0; stride >>= 1) {
-          if (lane < stride) {
-            partial[lane] = partial[lane] + partial[lane + stride];
-          }
-          workgroupBarrier();
-        }
-        if (row < uniforms.rows) {
-          let r = inverseSqrt(partial[0] / f32(uniforms.width) + uniforms.eps);
-          for (var c = lane; c < uniforms.width; c += ${ROW_THREADS}) {
-            result[base + c] = w[c] * (x[base + c] * r);
-          }
-        }
-      }
-    `;
-  }
+  abstract getUserCode(): string;
 }
 
-// dx = r·g − x·r³·mean(g·x), g = w·dy: one workgroup per row reduces Σx² and Σg·x together.
-class RmsNormGradProgram {
-  readonly variableNames = ['x', 'w', 'dy'];
+// One workgroup per row reduces Σx² (and, backward, Σg·x with g = w·dy) as a vec2, then
+// forward: y = w · (x · r), r = 1/sqrt(mean(x²) + eps) (tfjs's order of products);
+// backward: dx = r·g − x·r³·mean(g·x).
+class RmsNormProgram extends FlatProgram {
   readonly uniforms = 'rows : i32, width : i32, eps : f32,';
-  readonly workgroupSize: [number, number, number] = [ROW_THREADS, 1, 1];
-  readonly outputShape: number[];
-  readonly dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  readonly shaderKey = 'qloraRmsNormGrad';
 
-  constructor(rows: number, width: number) {
-    this.outputShape = [rows * width];
-    this.dispatch = [rows, 1, 1];
+  constructor(
+    private readonly backward: boolean,
+    rows: number,
+    width: number,
+  ) {
+    super(
+      backward ? 'qloraRmsNormGrad' : 'qloraRmsNorm',
+      backward ? ['x', 'w', 'dy'] : ['x', 'w'],
+      rows * width,
+      rows,
+      ROW_THREADS,
+    );
   }
 
   getUserCode(): string {
+    const dot = this.backward ? 'w[c] * dy[base + c] * v' : '0.0';
+    const write = this.backward
+      ? 'r * (w[c] * dy[base + c]) - x[base + c] * (r * r * r * (partial[0].y / width))'
+      : 'w[c] * (x[base + c] * r)';
     return `
-      var<workgroup> squares : array<f32, ${ROW_THREADS}>;
-      var<workgroup> dots : array<f32, ${ROW_THREADS}>;
+      var<workgroup> partial : array<vec2<f32>, ${ROW_THREADS}>;
       fn main(index : i32) {
-        let row = ${ROW_OF_WORKGROUP};
+        let row = ${WGSL_WORKGROUP_ROW};
         let lane = i32(localId.x);
         let base = row * uniforms.width;
-        var sumSquares = 0.0;
-        var sumDots = 0.0;
+        var sums = vec2<f32>(0.0);
         if (row < uniforms.rows) {
           for (var c = lane; c < uniforms.width; c += ${ROW_THREADS}) {
             let v = x[base + c];
-            sumSquares = sumSquares + v * v;
-            sumDots = sumDots + w[c] * dy[base + c] * v;
+            sums = sums + vec2<f32>(v * v, ${dot});
           }
         }
-        squares[lane] = sumSquares;
-        dots[lane] = sumDots;
-        workgroupBarrier();
-        for (var stride = ${ROW_THREADS / 2}; stride > 0; stride >>= 1) {
-          if (lane < stride) {
-            squares[lane] = squares[lane] + squares[lane + stride];
-            dots[lane] = dots[lane] + dots[lane + stride];
-          }
-          workgroupBarrier();
-        }
+        partial[lane] = sums;${wgslTreeReduce('partial', ROW_THREADS, (a, b) => `${a} + ${b}`)}
         if (row < uniforms.rows) {
           let width = f32(uniforms.width);
-          let r = inverseSqrt(squares[0] / width + uniforms.eps);
-          let k = r * r * r * (dots[0] / width);
+          let r = inverseSqrt(partial[0].x / width + uniforms.eps);
           for (var c = lane; c < uniforms.width; c += ${ROW_THREADS}) {
-            result[base + c] = r * (w[c] * dy[base + c]) - x[base + c] * k;
+            result[base + c] = ${write};
           }
         }
       }
@@ -128,24 +100,21 @@ class RmsNormGradProgram {
 
 // The rotary embedding fused with the head split: x [B, T, heads·D] → [B, heads, T, D] with
 // out = x·cos + rotate_half(x)·sin (cos, sin: [B, 1, T, D]); the backward maps dy back.
-class RotaryProgram {
-  readonly variableNames: string[];
+class RotaryProgram extends FlatProgram {
   readonly uniforms = 'batch : i32, steps : i32, heads : i32, dim : i32,';
   readonly size = true;
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly outputShape: number[];
-  readonly dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  readonly shaderKey: string;
 
   constructor(
     private readonly backward: boolean,
     count: number,
   ) {
-    this.variableNames = [backward ? 'dy' : 'x', 'cosine', 'sine'];
-    this.outputShape = [count];
-    this.dispatch = [Math.ceil(count / 128), 1, 1];
-    this.shaderKey = backward ? 'qloraRotaryGrad' : 'qloraRotary';
+    super(
+      backward ? 'qloraRotaryGrad' : 'qloraRotary',
+      [backward ? 'dy' : 'x', 'cosine', 'sine'],
+      count,
+      Math.ceil(count / ELEMENT_THREADS),
+      ELEMENT_THREADS,
+    );
   }
 
   getUserCode(): string {
@@ -188,29 +157,25 @@ class RotaryProgram {
 
 // h = (g · σ(g)) · u (tfjs's sigmoid 1 / (1 + exp(−g))); backward dg = dh·u·σ(1 + g(1 − σ)),
 // du = dh·g·σ, one program per input.
-class SwigluProgram {
-  readonly variableNames: string[];
+class SwigluProgram extends FlatProgram {
   readonly size = true;
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly outputShape: number[];
-  readonly dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  readonly shaderKey: string;
 
   constructor(
     private readonly output: 'value' | 'dgate' | 'dup',
     count: number,
   ) {
     // Every bound input must be used: Dawn drops unused bindings from the pipeline's layout.
-    this.variableNames =
+    super(
+      `qloraSwiglu_${output}`,
       output === 'value'
         ? ['gate', 'up']
         : output === 'dgate'
           ? ['gate', 'up', 'dh']
-          : ['gate', 'dh'];
-    this.outputShape = [count];
-    this.dispatch = [Math.ceil(count / 128), 1, 1];
-    this.shaderKey = `qloraSwiglu_${output}`;
+          : ['gate', 'dh'],
+      count,
+      Math.ceil(count / ELEMENT_THREADS),
+      ELEMENT_THREADS,
+    );
   }
 
   getUserCode(): string {
@@ -268,12 +233,12 @@ function registerOnce(): void {
     f32(eps),
   ];
   run(RMS_NORM, ({ x, w }, { rows, width, eps }) => ({
-    program: new RmsNormProgram(rows as number, width as number),
+    program: new RmsNormProgram(false, rows as number, width as number),
     bound: [x as tf.TensorInfo, w as tf.TensorInfo],
     uniforms: rmsUniforms(rows as number, width as number, eps as number),
   }));
   run(RMS_NORM_GRAD, ({ x, w, dy }, { rows, width, eps }) => ({
-    program: new RmsNormGradProgram(rows as number, width as number),
+    program: new RmsNormProgram(true, rows as number, width as number),
     bound: [x as tf.TensorInfo, w as tf.TensorInfo, dy as tf.TensorInfo],
     uniforms: rmsUniforms(rows as number, width as number, eps as number),
   }));

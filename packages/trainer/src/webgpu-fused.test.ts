@@ -7,11 +7,17 @@ import { useFusedWebgpuKernels } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmsNorm } from './_decoder-layer';
-import { randomLlama } from './_test-fixtures';
+import {
+  relativeError as maxRelativeError,
+  REFERENCE_CASES,
+  randomLlama,
+  readReference,
+} from './_test-fixtures';
 import { fusedRotarySplitHeads, fusedSwiglu, useFusedElementwise } from './_webgpu-fused';
 import { hasWebgpu } from './_webgpu-probe';
 import { parseLlamaConfig } from './config';
 import { ensureGradients } from './ensure-gradients';
+import { loadModel } from './load-model';
 
 const webgpu = await hasWebgpu();
 await ensureGradients();
@@ -166,4 +172,23 @@ describe.skipIf(!webgpu)('fused elementwise programs on webgpu', () => {
     ).toBeLessThan(2e-6);
     model.dispose();
   });
+
+  it.each(REFERENCE_CASES)(
+    "gives transformers' logits with the fused programs (%s, every reference sequence)",
+    async (name) => {
+      await tf.setBackend('webgpu');
+      const { ref, logits: expectedAll, dir } = readReference(name);
+      const { model } = await loadModel(dir, { skipTokenizer: true });
+      for (const seq of ref.sequences) {
+        const logits = model.forward([seq.input_ids]);
+        const actual = (await logits.data()) as Float32Array;
+        logits.dispose();
+        const size = seq.shape.reduce((a, b) => a * b, 1);
+        const expected = expectedAll.subarray(seq.logits_offset, seq.logits_offset + size);
+        // The cpu parity tests' bound (llama-model.test.ts).
+        expect(maxRelativeError(actual, expected)).toBeLessThanOrEqual(1e-4);
+      }
+      model.dispose();
+    },
+  );
 });

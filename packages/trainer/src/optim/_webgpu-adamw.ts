@@ -1,4 +1,4 @@
-import type { WebgpuBackendLike } from '@qlora/lora';
+import { type WebgpuBackendLike, wgslTreeReduce } from '@qlora/lora';
 import * as tf from '@tensorflow/tfjs-core';
 
 // One AdamW step in TensorFlow.js ops is ~14 dispatches per parameter plus ~10 scalar uploads,
@@ -134,14 +134,7 @@ export class SquaredNormProgram {
           let x = g[i];
           sum = fma(x, x, sum);
         }
-        partial[lane] = sum;
-        workgroupBarrier();
-        for (var stride = ${WORKGROUP / 2}; stride > 0; stride = stride / 2) {
-          if (lane < stride) {
-            partial[lane] = partial[lane] + partial[lane + stride];
-          }
-          workgroupBarrier();
-        }
+        partial[lane] = sum;${wgslTreeReduce('partial', WORKGROUP, (a, b) => `${a} + ${b}`)}
         if (lane == 0) {
           let norm = sqrt(partial[0]);
           result[0] = fma(norm, norm, acc[0]);
