@@ -25,12 +25,13 @@ let started: string | undefined;
 
 /**
  * Starts a TensorFlow.js backend once per process and says which one runs. `int8TensorCores`
- * asks webgpu for Dawn's subgroup matrices (W8A8 evaluation).
+ * asks webgpu for Dawn's subgroup matrices (W8A8 evaluation), `f16TensorCores` for them and
+ * shader-f16 (f16 evaluation).
  */
 export async function startBackend(
   requested: BackendChoice,
   io: CliIo,
-  options: { int8TensorCores?: boolean } = {},
+  options: { int8TensorCores?: boolean; f16TensorCores?: boolean } = {},
 ): Promise<string> {
   const { initBackend } = await import('@qlora/trainer');
   if (started !== undefined) return started;
@@ -85,6 +86,8 @@ export interface OpenModelOptions {
   dequantCache?: 'auto' | 'on' | 'off';
   /** Start webgpu with subgroup matrices, for {@link useW8a8}. */
   int8TensorCores?: boolean;
+  /** Start webgpu with f16 subgroup matrices, for {@link useF16}. */
+  f16TensorCores?: boolean;
 }
 
 /**
@@ -106,13 +109,35 @@ export async function useW8a8(model: LoadedModel['model']): Promise<{ converted:
   }
 }
 
+/**
+ * Switches a loaded model to evaluation on the f16 tensor cores (`--f16`): an adapter is merged
+ * first, then every projection and the head hold f16 weights. A device without f16 subgroup
+ * matrices gives a NOT_AVAILABLE error that says what it lacks.
+ */
+export async function useF16(model: LoadedModel['model']): Promise<{ converted: number }> {
+  const { loraLayers, mergeAndUnload } = await import('@qlora/lora');
+  const { useF16Inference } = await import('@qlora/trainer');
+  if (loraLayers(model).length > 0) mergeAndUnload(model);
+  try {
+    return useF16Inference(model);
+  } catch (error) {
+    throw new CliError('NOT_AVAILABLE', `--f16: ${(error as Error).message}`, {
+      hint: '--f16 needs --backend webgpu on a GPU whose Dawn adapter offers f16 subgroup matrices (NVIDIA through Vulkan); drop --f16 to evaluate in exact f32.',
+      cause: error,
+    });
+  }
+}
+
 /** Starts the backend and loads a Hugging Face folder with the trainer. */
 export async function openModel(
   dir: string,
   options: OpenModelOptions,
   io: CliIo,
 ): Promise<LoadedModel> {
-  await startBackend(options.backend, io, { int8TensorCores: options.int8TensorCores ?? false });
+  await startBackend(options.backend, io, {
+    int8TensorCores: options.int8TensorCores ?? false,
+    f16TensorCores: options.f16TensorCores ?? false,
+  });
   const { loadModel } = await import('@qlora/trainer');
   let loaded: LoadedModel;
   try {

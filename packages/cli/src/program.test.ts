@@ -55,6 +55,12 @@ describe('qlora program', () => {
     const w8a8 = await qlora(['eval', '--model', 'm', '--w8a8', '--backend', 'wasm']);
     expect(w8a8.status).toBe(2);
     expect(w8a8.stderr).toContain('--w8a8: expected --backend webgpu (or auto), got wasm');
+    const f16 = await qlora(['eval', '--model', 'm', '--f16', '--backend', 'cpu']);
+    expect(f16.status).toBe(2);
+    expect(f16.stderr).toContain('--f16: expected --backend webgpu (or auto), got cpu');
+    const both = await qlora(['eval', '--model', 'm', '--f16', '--w8a8']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('--w8a8 and --f16: expected one of them, got both');
     expect((await qlora(['experiment', '--mix', '1.5', '--dry-run'])).status).toBe(2);
     const missing = await qlora(['train', '--model', 'm', '--data', 'no-such.json', '--json']);
     expect(missing.status).toBe(3);

@@ -243,6 +243,10 @@ export function createProgram(io: CliIo): Command {
       '--w8a8',
       'int8 weights and activations on the int8 tensor cores (webgpu, NVIDIA): faster, approximate; merges --adapter',
     )
+    .option(
+      '--f16',
+      'the projections in f16 on the f16 tensor cores (webgpu, NVIDIA; f32 sums, rows scaled by powers of two): faster, close to f32; merges --adapter',
+    )
     .option('--hellaswag <file>', 'HellaSwag validation jsonl/parquet (default: the bundled set)')
     .option('--gsm8k-test <file>', 'GSM8K test jsonl/parquet (default: the bundled set)')
     .option('--gsm8k-train <file>', 'GSM8K train (few-shot pool; default: the bundled set)')
@@ -272,6 +276,7 @@ export function createProgram(io: CliIo): Command {
         'qlora eval --model models/Llama-3.2-1B --shard 0/3 --out runs/s0   # … 1/3 → runs/s1, 2/3 → runs/s2',
         'qlora eval --merge runs/s0 runs/s1 runs/s2 --out runs/eval',
         'qlora eval --model models/Llama-3.2-1B --w8a8 --tasks hellaswag   # int8 tensor cores, approximate',
+        'qlora eval --model models/Llama-3.2-1B --f16 --tasks hellaswag    # f16 tensor cores, close to f32',
       ]),
     )
     .action(async (model: string | undefined, _opts, command: Command) => {

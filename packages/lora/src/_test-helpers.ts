@@ -124,3 +124,28 @@ export interface Int8FixtureCase {
 export function int8Fixture(): { cases: Int8FixtureCase[] } {
   return JSON.parse(readFileSync(fixturePath('lora', 'int8_vectorwise.json'), 'utf8'));
 }
+
+/** One case of `test-fixtures/lora/f16_rows.json` (tools/reference/f16_rows_np.py). */
+export interface F16FixtureCase {
+  name: string;
+  rows: number;
+  out: number;
+  k: number;
+  x: number[];
+  w: number[];
+  /** IEEE binary16 bits of each row scaled by 2^(14 − floor(log2 absmax)), nearest-even. */
+  xHalfBits: number[];
+  xAbsmax: number[];
+  wHalfBits: number[];
+  wAbsmax: number[];
+  /** The f16 product (float64 sums) times the two rows' scales, `[rows, out]`. */
+  output: number[];
+  /** x · wᵀ in float64 on the f32 operands, and Σ|x|·|w| (the error scale). */
+  exact: number[];
+  absSum: number[];
+}
+
+/** The f16 row packing replayed in numpy, with float64 products. */
+export function f16Fixture(): { cases: F16FixtureCase[] } {
+  return JSON.parse(readFileSync(fixturePath('lora', 'f16_rows.json'), 'utf8'));
+}

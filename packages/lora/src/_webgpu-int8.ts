@@ -32,7 +32,7 @@ export interface Int8Rows {
   readonly kWords: number;
 }
 
-function roundUp(value: number, multiple: number): number {
+export function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
 }
 
@@ -53,7 +53,7 @@ export interface WebgpuDeviceLike {
   createShaderModule(descriptor: { code: string; label?: string }): unknown;
 }
 
-function webgpuDevice(): WebgpuDeviceLike | undefined {
+export function webgpuDevice(): WebgpuDeviceLike | undefined {
   if (tf.getBackend() !== 'webgpu') return undefined;
   return (tf.backend() as unknown as { device?: WebgpuDeviceLike }).device;
 }
@@ -324,7 +324,7 @@ class Int8MatMulProgram {
 }
 
 // One entry per scalar: tfjs aligns a multi-value entry as a vector, the struct fields are scalars.
-function int32Uniforms(...values: number[]): { type: 'int32'; data: number[] }[] {
+export function int32Uniforms(...values: number[]): { type: 'int32'; data: number[] }[] {
   return values.map((value) => ({ type: 'int32', data: [value] }));
 }
 
@@ -380,6 +380,14 @@ function registerOnce(): void {
   });
 }
 
+/** The largest |x| of each row of `x` (`[rows, cols]`), 0 for rows `rows..rowsPadded-1`. webgpu only. */
+export function rowAbsmax(x: tf.Tensor2D, rowsPadded: number): tf.Tensor1D {
+  registerOnce();
+  return tf.engine().runKernel(ROW_ABSMAX_KERNEL, { x }, {
+    rowsPadded,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+}
+
 /**
  * Quantizes the rows of `x` (`[rows, cols]`, f32) to int8 with one absmax per row, padding rows
  * to a multiple of `rowMultiple` and columns to a multiple of {@link INT8_K_TILE}. webgpu only.
@@ -389,9 +397,7 @@ export function quantizeRowsInt8(x: tf.Tensor2D, rowMultiple: number): Int8Rows 
   const [rows, cols] = x.shape;
   const rowsPadded = roundUp(Math.max(rows, 1), rowMultiple);
   const kWords = roundUp(cols, INT8_K_TILE) / 4;
-  const absmax = tf.engine().runKernel(ROW_ABSMAX_KERNEL, { x }, {
-    rowsPadded,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  const absmax = rowAbsmax(x, rowsPadded);
   const codes = tf.engine().runKernel(PACK_INT8_KERNEL, { x, absmax }, {
     kWords,
   } as unknown as tf.NamedAttrMap) as tf.Tensor1D;

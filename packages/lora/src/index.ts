@@ -1,3 +1,5 @@
+export { useF16BaseProducts } from './_f16-base';
+export { supportsF16MatMul } from './_webgpu-f16';
 export { supportsInt8MatMul } from './_webgpu-int8';
 export type { WebgpuBackendLike } from './_webgpu-kernel';
 export { WGSL_WORKGROUP_ROW, wgslTreeReduce } from './_webgpu-kernel';
@@ -21,6 +23,8 @@ export {
 export { DenseLinear } from './dense-linear';
 export type { LoraErrorCode } from './errors';
 export { LoraError } from './errors';
+export type { F16Report } from './f16-linear';
+export { F16Linear, useF16Projections } from './f16-linear';
 export type { InjectLoraOptions, LoraSettings, TrainableParameters } from './inject';
 export {
   countParameters,

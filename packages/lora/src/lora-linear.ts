@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { f16BaseProduct } from './_f16-base';
 import { deriveSeed, normalArray, uniformArray } from './_prng';
 import { DenseLinear, denseWeightOf } from './dense-linear';
 import { LoraError } from './errors';
@@ -190,14 +191,23 @@ export class LoraLinear implements Linear {
     ) => {
       const u = tf.matMul(input, a, false, true);
       save([input, u]);
+      // f16 base products (opt-in): the base on the f16 tensor cores, the LoRA terms in f32.
+      const half = f16BaseProduct(base, input, 'nk');
       return {
-        value: base.tiledProduct(input, 'nk', { u: u as tf.Tensor2D, v: b, scale }) as tf.Tensor2D,
+        value:
+          half === undefined
+            ? (base.tiledProduct(input, 'nk', { u: u as tf.Tensor2D, v: b, scale }) as tf.Tensor2D)
+            : tf.add(half, tf.mul(tf.matMul(u, b, false, true), scale)),
         gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
           const [savedInput, savedU] = saved as [tf.Tensor2D, tf.Tensor2D];
           const dU = tf.mul(tf.matMul(dy, b), scale) as tf.Tensor2D;
           const dB = tf.mul(tf.matMul(dy, savedU, true, false), scale);
           const dA = tf.matMul(dU, savedInput, true, false);
-          const dx = base.tiledProduct(dy, 'kn', { u: dU, v: a, scale: 1 }) as tf.Tensor2D;
+          const dyHalf = f16BaseProduct(base, dy, 'kn');
+          const dx =
+            dyHalf === undefined
+              ? (base.tiledProduct(dy, 'kn', { u: dU, v: a, scale: 1 }) as tf.Tensor2D)
+              : tf.add(dyHalf, tf.matMul(dU, a));
           return [dx, dA, dB];
         },
       };

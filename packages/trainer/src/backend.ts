@@ -63,6 +63,21 @@ export interface InitBackendOptions {
    * the adapter offers them (NVIDIA through Vulkan). Default false.
    */
   int8TensorCores?: boolean;
+  /**
+   * webgpu: also ask for `shader-f16` and the subgroup-matrix features, which f16 tensor-core
+   * evaluation (`useF16Inference`) needs. In Node this creates Dawn with its `allow_unsafe_apis`
+   * and `vulkan_enable_f16_on_nvidia` toggles (Dawn hides f16 on NVIDIA without the latter); the
+   * device gets the features only where the adapter offers them. Default false.
+   */
+  f16TensorCores?: boolean;
+  /**
+   * webgpu in Node: extra Dawn toggles for the instance this creates, e.g. `disable_robustness`
+   * (drops the bounds clamp WebGPU puts on every array access: our kernels measured faster
+   * without it, and any access outside an array becomes undefined instead of clamped) or
+   * `vulkan_enable_f16_on_nvidia`. Needs Dawn from the `webgpu` package: an error when
+   * `navigator.gpu` already exists. Default none.
+   */
+  dawnToggles?: readonly string[];
 }
 
 // The limits tfjs-backend-webgpu's own factory asks for; ours asks for the same.
@@ -82,9 +97,9 @@ interface AdapterLike {
   requestDevice(descriptor: object): Promise<unknown>;
 }
 
-// tfjs registers a factory that requests a device with timestamp queries only; this one adds the
-// subgroup-matrix features when the adapter has them. It must replace the factory before the
-// backend is first initialized.
+// tfjs registers a factory that requests a device with timestamp queries only; this one adds
+// shader-f16 and the subgroup-matrix features when the adapter has them. It must replace the
+// factory before the backend is first initialized.
 async function registerWebgpuWithSubgroupMatrix(gpu: {
   requestAdapter(options?: object): Promise<unknown>;
 }): Promise<void> {
@@ -96,9 +111,12 @@ async function registerWebgpuWithSubgroupMatrix(gpu: {
       powerPreference: 'high-performance',
     })) as AdapterLike | null;
     if (adapter === null) throw new Error('no WebGPU adapter');
-    const wanted = ['timestamp-query', 'subgroups', 'chromium-experimental-subgroup-matrix'].filter(
-      (feature) => adapter.features.has(feature),
-    );
+    const wanted = [
+      'timestamp-query',
+      'subgroups',
+      'chromium-experimental-subgroup-matrix',
+      'shader-f16',
+    ].filter((feature) => adapter.features.has(feature));
     const requiredLimits = Object.fromEntries(
       WEBGPU_LIMITS.map((name) => [name, adapter.limits[name]]),
     );
@@ -157,9 +175,21 @@ async function startTensorflow(): Promise<string> {
 
 async function startWebgpu(
   allowSoftwareAdapter: boolean,
-  int8TensorCores: boolean,
+  tensorCores: { int8: boolean; f16: boolean },
+  dawnToggles: readonly string[],
 ): Promise<string> {
   const scope = globalThis as unknown as { navigator?: { gpu?: unknown } };
+  if (dawnToggles.length > 0 && scope.navigator?.gpu !== undefined) {
+    throw new Error(
+      `Dawn toggles (${dawnToggles.join(', ')}) need a Dawn instance created here, but navigator.gpu already exists`,
+    );
+  }
+  const badToggle = dawnToggles.find((toggle) => !/^[a-z0-9_]+$/.test(toggle));
+  if (badToggle !== undefined) {
+    throw new Error(
+      `a Dawn toggle is a snake_case name such as disable_robustness, got "${badToggle}"`,
+    );
+  }
   if (scope.navigator?.gpu === undefined) {
     if (!isNode) throw new Error('navigator.gpu is missing: this browser has no WebGPU');
     // Dawn through the `webgpu` npm package; the tfjs backend reads navigator.gpu when it loads.
@@ -169,7 +199,14 @@ async function startWebgpu(
     };
     Object.assign(globalThis, dawn.globals);
     // allow_unsafe_apis exposes experimental features such as subgroup matrices; only on request.
-    const gpu = dawn.create(int8TensorCores ? ['enable-dawn-features=allow_unsafe_apis'] : []);
+    const toggles = [
+      ...(tensorCores.int8 || tensorCores.f16 ? ['allow_unsafe_apis'] : []),
+      ...(tensorCores.f16 ? ['vulkan_enable_f16_on_nvidia'] : []),
+      ...dawnToggles,
+    ];
+    const gpu = dawn.create(
+      toggles.length > 0 ? [`enable-dawn-features=${toggles.join(',')}`] : [],
+    );
     Object.defineProperty(globalThis, 'navigator', {
       value: { ...(scope.navigator ?? {}), gpu },
       configurable: true,
@@ -195,7 +232,7 @@ async function startWebgpu(
     );
   }
   await importOptional('@tensorflow/tfjs-backend-webgpu');
-  if (int8TensorCores) await registerWebgpuWithSubgroupMatrix(gpu);
+  if (tensorCores.int8 || tensorCores.f16) await registerWebgpuWithSubgroupMatrix(gpu);
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
   bucketWebgpuBufferPool();
   return 'WebGPU adapter found';
@@ -234,7 +271,11 @@ async function startBackend(
     case 'tensorflow':
       return startTensorflow();
     case 'webgpu':
-      return startWebgpu(requested === 'webgpu', options.int8TensorCores ?? false);
+      return startWebgpu(
+        requested === 'webgpu',
+        { int8: options.int8TensorCores ?? false, f16: options.f16TensorCores ?? false },
+        options.dawnToggles ?? [],
+      );
     case 'wasm':
       return startWasm(options.wasmPaths);
     case 'cpu':

@@ -6,6 +6,7 @@ export type { Llama3RopeScaling, LlamaConfig } from './config';
 export { parseLlamaConfig } from './config';
 export { ensureGradients } from './ensure-gradients';
 export { TrainerError } from './errors';
+export { useF16Inference } from './f16';
 export type { HfTokenizerOptions } from './hf-tokenizer';
 export { HfTokenizer } from './hf-tokenizer';
 export { useInt8Inference } from './int8';

@@ -2,7 +2,7 @@ import type { LmEvalResults } from '@qlora/metrics';
 import { type BenchmarkPlan, evaluateBenchmarks } from '../_benchmarks';
 import { resolvePath } from '../_fs';
 import { mergeEvalShards } from '../_merge-shards';
-import { type BackendChoice, openModel, useW8a8 } from '../_runtime';
+import { type BackendChoice, openModel, useF16, useW8a8 } from '../_runtime';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
 import { createProgress } from '../progress';
@@ -34,6 +34,12 @@ export interface EvalCommandOptions {
    * (webgpu with Dawn's subgroup matrices). Faster, approximate; f32 is the default.
    */
   w8a8?: boolean;
+  /**
+   * f16 tensor cores: the projections' products in f16 (each row scaled by a power of two, f32
+   * sums; TF32's precision) on webgpu with Dawn's f16 subgroup matrices. Faster, close to f32
+   * (measured in BENCHMARKS.md); f32 is the default.
+   */
+  f16?: boolean;
   maxGenTokens?: number;
   hellaswag?: string;
   gsm8kTrain?: string;
@@ -119,12 +125,13 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
   }
   const modelDir = resolvePath(io.cwd, options.model);
   const outDir = resolvePath(io.cwd, options.out ?? 'runs/eval');
-  const backend = w8a8Backend(options);
+  const backend = tensorCoreBackend(options);
   const loaded = await openModel(
     modelDir,
     {
       backend,
       int8TensorCores: options.w8a8 ?? false,
+      f16TensorCores: options.f16 ?? false,
       ...(options.nf4 ? { quantize: { quantType: 'nf4', blocksize: 64, doubleQuant: true } } : {}),
       evalBatchSize: options.batchSize ?? 16,
       ...(options.maxGenTokens === undefined ? {} : { maxGenTokens: options.maxGenTokens }),
@@ -139,6 +146,10 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
     const { converted } = await useW8a8(loaded.model);
     io.stderr.write(`w8a8: ${converted} projections on the int8 tensor cores\n`);
   }
+  if (options.f16) {
+    const { converted } = await useF16(loaded.model);
+    io.stderr.write(`f16: ${converted} projections on the f16 tensor cores\n`);
+  }
   let progress: ReturnType<typeof createProgress> | undefined;
   let current = '';
   let done = 0;
@@ -150,7 +161,7 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
     modelName: options.model,
     config: {
       model: 'qlora.ts',
-      model_args: `pretrained=${options.model}${options.w8a8 ? ',w8a8=True' : ''}`,
+      model_args: `pretrained=${options.model}${options.w8a8 ? ',w8a8=True' : ''}${options.f16 ? ',f16_tensor_cores=True' : ''}`,
     },
     ...(io.signal ? { signal: io.signal } : {}),
     onProgress: (p) => {
@@ -173,13 +184,19 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
   return out;
 }
 
-/** The backend of a run: `--w8a8` needs webgpu (auto means webgpu then). */
-function w8a8Backend(options: EvalCommandOptions): BackendChoice {
+/** The backend of a run: `--w8a8` and `--f16` need webgpu (auto means webgpu then). */
+function tensorCoreBackend(options: EvalCommandOptions): BackendChoice {
   const backend = (options.backend ?? 'auto') as BackendChoice;
-  if (!options.w8a8) return backend;
+  if (options.w8a8 && options.f16) {
+    throw new CliError('USAGE', '--w8a8 and --f16: expected one of them, got both', {
+      hint: 'Pick one arithmetic for the projections: --f16 (close to f32) or --w8a8 (int8, faster, approximate).',
+    });
+  }
+  const flag = options.w8a8 ? '--w8a8' : options.f16 ? '--f16' : undefined;
+  if (flag === undefined) return backend;
   if (backend !== 'auto' && backend !== 'webgpu') {
-    throw new CliError('USAGE', `--w8a8: expected --backend webgpu (or auto), got ${backend}`, {
-      hint: 'The int8 tensor cores are reached through WebGPU only; drop --w8a8 on other backends.',
+    throw new CliError('USAGE', `${flag}: expected --backend webgpu (or auto), got ${backend}`, {
+      hint: `The tensor cores are reached through WebGPU only; drop ${flag} on other backends.`,
     });
   }
   return 'webgpu';

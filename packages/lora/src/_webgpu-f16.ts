@@ -1,0 +1,351 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  installRawShaderHook,
+  int32Uniforms,
+  rawWgslProgramCode,
+  roundUp,
+  rowAbsmax,
+  type WebgpuDeviceLike,
+  webgpuDevice,
+} from './_webgpu-int8';
+import type { WebgpuBackendLike } from './_webgpu-kernel';
+import { LoraError } from './errors';
+
+// f16 tensor cores on WebGPU: Dawn exposes `subgroup_matrix` f16 × f16 → f32 (M16 N16 K16 on
+// NVIDIA) once the instance has the `vulkan_enable_f16_on_nvidia` toggle. Each row (token of the
+// activations, output channel of the weight) is scaled by a power of two so that its largest
+// magnitude lies in [2^14, 2^15), then rounded to f16: an exact scaling that keeps every value
+// inside f16's range and away from its subnormals, so the only loss is the rounding to 11
+// significant bits (TF32's precision). Products are summed in f32 by the tensor cores and the
+// epilogue multiplies back by the two powers of two (exact).
+
+const PACK_F16_KERNEL = 'QloraPackF16';
+const F16_MATMUL_KERNEL = 'QloraF16MatMul';
+
+/** Rows of activations are padded to this (the product's workgroup tile height). */
+export const F16_ROW_TILE = 128;
+/** Weight rows (output columns) are padded to this (the product's workgroup tile width). */
+export const F16_COLUMN_TILE = 64;
+/** K is padded to this many values (the product's K step through workgroup memory). */
+export const F16_K_TILE = 32;
+const SUBGROUP_SIZE = 32;
+const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
+
+/**
+ * A matrix scaled and rounded to f16 row by row: `words` packs 2 values per int32 word (column
+ * 2w in the low half), `rowsPadded × kWords` words, padded rows and columns 0. `absmax[r]` is the
+ * row's largest magnitude; the row was multiplied by 2^(14 − floor(log2 absmax)) before rounding.
+ */
+export interface F16Rows {
+  readonly words: tf.Tensor1D;
+  readonly absmax: tf.Tensor1D;
+  readonly rows: number;
+  readonly cols: number;
+  readonly rowsPadded: number;
+  readonly kWords: number;
+}
+
+/**
+ * Why the active backend cannot run {@link f16MatMul}, or undefined when it can: it needs webgpu
+ * on a device with `shader-f16`, `subgroups` and `chromium-experimental-subgroup-matrix`,
+ * subgroups of 32, and an f16 × f16 → f32 M16 N16 K16 configuration (NVIDIA through Vulkan, with
+ * Dawn's `vulkan_enable_f16_on_nvidia` toggle).
+ */
+export function f16MatMulUnsupportedReason(): string | undefined {
+  const backend = tf.getBackend();
+  const device = webgpuDevice();
+  if (device === undefined) return `the active backend is '${backend}', not webgpu`;
+  const missing = ['shader-f16', SUBGROUP_MATRIX_FEATURE, 'subgroups'].filter(
+    (f) => !device.features.has(f),
+  );
+  if (missing.length > 0) return `the webgpu device lacks ${missing.join(', ')}`;
+  const info = device.adapterInfo;
+  if (info?.subgroupMaxSize !== undefined && info.subgroupMaxSize !== SUBGROUP_SIZE) {
+    return `its subgroups hold up to ${info.subgroupMaxSize} invocations, not ${SUBGROUP_SIZE}`;
+  }
+  // As for int8: an empty list stands for "not reported"; pipeline creation is the final check.
+  const configs = [...(info?.subgroupMatrixConfigs ?? [])];
+  if (configs.length === 0) return undefined;
+  const found = configs.some(
+    (c) =>
+      c.componentType === 'f16' &&
+      c.resultComponentType === 'f32' &&
+      c.M === 16 &&
+      c.N === 16 &&
+      c.K === 16,
+  );
+  if (found) return undefined;
+  const offered = configs
+    .map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`)
+    .join(', ');
+  return `no f16→f32 16×16×16 subgroup-matrix configuration (offered: ${offered})`;
+}
+
+/** Throws a LoraError naming what is missing when the active backend cannot run {@link f16MatMul}. */
+export function requireF16MatMul(what: string): void {
+  const reason = f16MatMulUnsupportedReason();
+  if (reason !== undefined) {
+    throw new LoraError(
+      'E_OPTIONS',
+      `${what}: expected the webgpu backend with f16 subgroup matrices (f16 × f16 → f32, 16 × 16 × 16, subgroups of 32), got ${reason}. Hint: start it with initBackend('webgpu', { f16TensorCores: true }) on a GPU whose Dawn adapter offers them (NVIDIA through Vulkan).`,
+    );
+  }
+}
+
+/** Whether the active backend can run {@link f16MatMul} (see {@link f16MatMulUnsupportedReason}). */
+export function supportsF16MatMul(): boolean {
+  return f16MatMulUnsupportedReason() === undefined;
+}
+
+// The power of two 2^(floor(log2 absmax) − 14) of a row, from the exponent bits (exact; 1 for
+// rows whose absmax is 0 or below 2^-112), and its inverse.
+const WGSL_ROW_SCALE = `
+fn qloraRowScale(absmax : f32) -> f32 {
+  let e = (bitcast<u32>(absmax) >> 23u) & 0xffu;
+  return select(1.0, bitcast<f32>((e - 14u) << 23u), e > 14u);
+}
+fn qloraInverseRowScale(absmax : f32) -> f32 {
+  let e = (bitcast<u32>(absmax) >> 23u) & 0xffu;
+  return select(1.0, bitcast<f32>((268u - e) << 23u), e > 14u);
+}`;
+
+// One thread per output word: 2 columns of a row, scaled and rounded to f16 by pack2x16float.
+class PackF16Program {
+  readonly variableNames = ['x', 'absmax'];
+  readonly uniforms = 'rows : i32, k : i32, kWords : i32,';
+  readonly size = true;
+  readonly workgroupSize: [number, number, number] = [128, 1, 1];
+  readonly outputShape: number[];
+  readonly dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  readonly shaderKey = 'qloraPackF16';
+
+  constructor(words: number) {
+    this.outputShape = [words];
+    this.dispatch = [Math.ceil(words / 128), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `${WGSL_ROW_SCALE}
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          let row = index / uniforms.kWords;
+          let col = (index % uniforms.kWords) * 2;
+          var pair = vec2<f32>(0.0, 0.0);
+          if (row < uniforms.rows) {
+            let inverse = qloraInverseRowScale(absmax[row]);
+            if (col < uniforms.k) {
+              pair.x = x[row * uniforms.k + col] * inverse;
+            }
+            if (col + 1 < uniforms.k) {
+              pair.y = x[row * uniforms.k + col + 1] * inverse;
+            }
+          }
+          result[index] = bitcast<i32>(pack2x16float(pair));
+        }
+      }
+    `;
+  }
+}
+
+// Halves of one K step per row in workgroup memory: 32 columns plus 8 of padding against bank
+// conflicts.
+const STRIDE = 40;
+
+/**
+ * The product: a workgroup of 4 subgroups computes a 128 × 64 tile of C; subgroup s owns the
+ * 64 × 32 block at ((s / 2)·64, (s % 2)·32) as 4 × 2 accumulators of 16 × 16 (f32). Each K step
+ * stages 32 f16 columns of the tile's A and B rows in workgroup memory. The epilogue goes through
+ * workgroup memory (a store's pointer must be uniform) and multiplies by the rows' scales.
+ */
+export function f16MatMulSource(n: number, kWords: number): string {
+  const body: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    body.push(
+      `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&tileA, (subRow + ${16 * i}u) * ${STRIDE}u + kk, false, ${STRIDE}u);`,
+    );
+  }
+  for (let j = 0; j < 2; j++) {
+    body.push(
+      `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&tileB, (subCol + ${16 * j}u) * ${STRIDE}u + kk, true, ${STRIDE}u);`,
+    );
+  }
+  const declarations: string[] = [];
+  const epilogue: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 2; j++) {
+      declarations.push(`var c${i}${j} = subgroup_matrix_result<f32, 16, 16>();`);
+      body.push(`c${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}${j});`);
+      epilogue.push(`subgroupMatrixStore(&scratch[sub], ${16 * j}u, c${i}${j}, false, 32u);`);
+    }
+    epilogue.push(`workgroupBarrier();
+  for (var e = lane; e < 512u; e += ${SUBGROUP_SIZE}u) {
+    let row = rowBase + subRow + ${16 * i}u + e / 32u;
+    let col = colBase + subCol + e % 32u;
+    if (col < N) {
+      result[row * N + col] = scratch[sub][e] * (qloraRowScale(ax[row]) * qloraRowScale(aw[col]));
+    }
+  }
+  workgroupBarrier();`);
+  }
+  return `enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
+struct Uniforms { NAN : f32 };
+@group(0) @binding(0) var<storage, read_write> result : array<f32>;
+@group(0) @binding(1) var<storage, read> xh : array<u32>;
+@group(0) @binding(2) var<storage, read> wh : array<u32>;
+@group(0) @binding(3) var<storage, read> ax : array<f32>;
+@group(0) @binding(4) var<storage, read> aw : array<f32>;
+@group(0) @binding(5) var<uniform> uniforms : Uniforms;
+const N = ${n}u;
+const WORDS = ${kWords}u;
+var<workgroup> tileA : array<f16, ${128 * STRIDE}>;
+var<workgroup> tileB : array<f16, ${64 * STRIDE}>;
+var<workgroup> scratch : array<array<f32, 512>, 4>;
+${WGSL_ROW_SCALE}
+@compute @workgroup_size(128)
+fn _start(@builtin(workgroup_id) group : vec3<u32>,
+          @builtin(local_invocation_index) local : u32,
+          @builtin(subgroup_id) sub : u32,
+          @builtin(subgroup_invocation_id) lane : u32) {
+  _ = uniforms.NAN;
+  let rowBase = group.y * 128u;
+  let colBase = group.x * 64u;
+  let subRow = (sub / 2u) * 64u;
+  let subCol = (sub % 2u) * 32u;
+  ${declarations.join('\n  ')}
+  for (var k = 0u; k < WORDS; k += 16u) {
+    for (var i = 0u; i < 16u; i++) {
+      let e = local + i * 128u;
+      let pair = unpack2x16float(xh[(rowBase + e / 16u) * WORDS + k + e % 16u]);
+      let at = (e / 16u) * ${STRIDE}u + (e % 16u) * 2u;
+      tileA[at] = f16(pair.x);
+      tileA[at + 1u] = f16(pair.y);
+    }
+    for (var i = 0u; i < 8u; i++) {
+      let e = local + i * 128u;
+      let pair = unpack2x16float(wh[(colBase + e / 16u) * WORDS + k + e % 16u]);
+      let at = (e / 16u) * ${STRIDE}u + (e % 16u) * 2u;
+      tileB[at] = f16(pair.x);
+      tileB[at + 1u] = f16(pair.y);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 32u; kk += 16u) {
+      ${body.join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  ${epilogue.join('\n  ')}
+}
+`;
+}
+
+class F16MatMulProgram {
+  readonly variableNames = ['xh', 'wh', 'ax', 'aw'];
+  readonly workgroupSize: [number, number, number] = [128, 1, 1];
+  readonly outputShape: number[];
+  readonly dispatchLayout = { x: [0, 1] };
+  dispatch: [number, number, number];
+  /** tfjs appends the input ranks and dtypes to this before it compiles. */
+  shaderKey: string;
+  private readonly rawKey: string;
+  private readonly source: () => string;
+
+  constructor(rowsPadded: number, n: number, kWords: number) {
+    this.outputShape = [rowsPadded, n];
+    this.dispatch = [Math.ceil(n / F16_COLUMN_TILE), rowsPadded / F16_ROW_TILE, 1];
+    this.rawKey = `qloraF16MatMul_${n}_${kWords}`;
+    this.shaderKey = this.rawKey;
+    this.source = () => f16MatMulSource(n, kWords);
+  }
+
+  getUserCode(): string {
+    return rawWgslProgramCode(this.rawKey, this.source);
+  }
+}
+
+function registerOnce(): void {
+  if (tf.getKernel(F16_MATMUL_KERNEL, 'webgpu') !== undefined) return;
+  tf.registerKernel({
+    kernelName: PACK_F16_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, absmax } = inputs as { x: tf.TensorInfo; absmax: tf.TensorInfo };
+      const { kWords } = attrs as unknown as { kWords: number };
+      const [rows, k] = x.shape as [number, number];
+      const rowsPadded = absmax.shape[0] as number;
+      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
+        new PackF16Program(rowsPadded * kWords),
+        [x, absmax],
+        'int32',
+        int32Uniforms(rows, k, kWords),
+      );
+    },
+  });
+  tf.registerKernel({
+    kernelName: F16_MATMUL_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { xh, wh, ax, aw } = inputs as Record<string, tf.TensorInfo>;
+      const { n, kWords } = attrs as unknown as { n: number; kWords: number };
+      const device = (backend as unknown as { device?: WebgpuDeviceLike }).device;
+      if (device !== undefined) installRawShaderHook(device);
+      const rowsPadded = (ax as tf.TensorInfo).shape[0] as number;
+      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
+        new F16MatMulProgram(rowsPadded, n, kWords),
+        [xh, wh, ax, aw] as tf.TensorInfo[],
+        'float32',
+        [],
+      );
+    },
+  });
+}
+
+/**
+ * Scales each row of `x` (`[rows, cols]`, f32) by a power of two (largest magnitude into
+ * [2^14, 2^15)) and rounds it to f16, padding rows to a multiple of `rowMultiple` and columns
+ * to a multiple of {@link F16_K_TILE}. webgpu only (no f16 extension needed for this step).
+ */
+export function packRowsF16(x: tf.Tensor2D, rowMultiple: number): F16Rows {
+  registerOnce();
+  const [rows, cols] = x.shape;
+  const rowsPadded = roundUp(Math.max(rows, 1), rowMultiple);
+  const kWords = roundUp(cols, F16_K_TILE) / 2;
+  const absmax = rowAbsmax(x, rowsPadded);
+  const words = tf.engine().runKernel(PACK_F16_KERNEL, { x, absmax }, {
+    kWords,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  return { words, absmax, rows, cols, rowsPadded, kWords };
+}
+
+/**
+ * `x · wᵀ` on the f16 tensor cores from row-packed operands: `[x.rows, w.rows]` f32, each element
+ * the f32 sum of the f16 products, times the two rows' scales. `x` must be padded to
+ * {@link F16_ROW_TILE} rows, `w` to {@link F16_COLUMN_TILE}. Requires {@link supportsF16MatMul}.
+ */
+export function f16MatMul(x: F16Rows, w: F16Rows): tf.Tensor2D {
+  registerOnce();
+  if (x.kWords !== w.kWords || x.cols !== w.cols) {
+    throw new Error(
+      `[@qlora/lora] f16 product: expected operands with the same K, got ${x.cols} (${x.kWords} words) and ${w.cols} (${w.kWords} words)`,
+    );
+  }
+  if (x.rowsPadded % F16_ROW_TILE !== 0 || w.rowsPadded % F16_COLUMN_TILE !== 0) {
+    throw new Error(
+      `[@qlora/lora] f16 product: expected rows padded to ${F16_ROW_TILE} and ${F16_COLUMN_TILE}, got ${x.rowsPadded} and ${w.rowsPadded}`,
+    );
+  }
+  const n = w.rows;
+  const out = tf
+    .engine()
+    .runKernel(F16_MATMUL_KERNEL, { xh: x.words, wh: w.words, ax: x.absmax, aw: w.absmax }, {
+      n,
+      kWords: x.kWords,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  if (x.rowsPadded === x.rows) return out;
+  const rows = tf.slice(out, [0, 0], [x.rows, n]) as tf.Tensor2D;
+  out.dispose();
+  return rows;
+}
