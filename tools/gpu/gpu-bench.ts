@@ -23,6 +23,7 @@ import {
   int8ProductReference,
   quantizeRowsReference,
 } from '../../packages/lora/src/_int8-reference';
+import { f16MatMul, packRowsF16 } from '../../packages/lora/src/_webgpu-f16';
 import { int8MatMul, quantizeRowsInt8 } from '../../packages/lora/src/_webgpu-int8';
 import {
   nf4TiledMatMul,
@@ -35,6 +36,7 @@ import {
   loraLayers,
   Nf4Linear,
   setLoraTraining,
+  useF16BaseProducts,
   useFusedWebgpuKernels,
 } from '../../packages/lora/src/index';
 import { dequantize4bit, quantize4bit } from '../../packages/nf4/src/index';
@@ -51,6 +53,7 @@ import {
   loadModel,
   lossGradients,
   train,
+  useF16Inference,
   useInt8Inference,
 } from '../../packages/trainer/src/index';
 
@@ -90,6 +93,16 @@ const { values: args } = parseArgs({
     lr: { type: 'string', default: '2e-4' },
     // W8A8 (issue 10): start Dawn with subgroup matrices; --w8a8 converts the loaded model
     'int8-tensor-cores': { type: 'boolean', default: false },
+    // f16 tensor cores (issue 10, fifth session): start Dawn with shader-f16 and subgroup
+    // matrices; --f16 converts the loaded model (useF16Inference), keys end in `_f16`
+    'f16-tensor-cores': { type: 'boolean', default: false },
+    f16: { type: 'boolean', default: false },
+    // training with the frozen base's products on the f16 tensor cores (useF16BaseProducts)
+    'f16-base': { type: 'boolean', default: false },
+    // w8a8-accuracy stage: which conversion is compared against f32 (w8a8 or f16)
+    'accuracy-mode': { type: 'string', default: 'w8a8' },
+    // extra Dawn toggles, comma-separated (e.g. disable_robustness); result keys then end in `_nr`
+    'dawn-toggles': { type: 'string', default: '' },
     w8a8: { type: 'boolean', default: false },
     // w8a8-accuracy stage: the model compared f32 vs W8A8 (a pretrained one: stories260K) and
     // the text it reads (lm-eval's preprocessed HellaSwag jsonl: ctx + the gold ending)
@@ -167,7 +180,16 @@ const save = () => writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\
 const log = (line: string) => console.log(`[gpu-bench] ${line}`);
 
 /** Result keys of runs with the WGSL kernels off (tfjs's generic programs) end in `_generic`. */
-const kernelSuffix = () => (args.w8a8 ? '_w8a8' : args.kernels === 'off' ? '_generic' : '');
+const kernelSuffix = () =>
+  (args.w8a8
+    ? '_w8a8'
+    : args.f16
+      ? '_f16'
+      : args['f16-base']
+        ? '_f16base'
+        : args.kernels === 'off'
+          ? '_generic'
+          : '') + (args['dawn-toggles'].includes('disable_robustness') ? '_nr' : '');
 
 /** Peak resident set of this process so far (VmHWM), in bytes. */
 function peakRssBytes(): number {
@@ -859,7 +881,7 @@ async function kernelsStage(): Promise<void> {
   const backend = tf.backend() as unknown as ProgramBackend;
   const rows = Number(args['kernel-rows']);
   const entry: Record<string, unknown> = { rows };
-  results.kernels = entry;
+  results[`kernels${kernelSuffix()}`] = entry;
   save();
   // Bandwidth: f32 copy of 16 M elements vs NF4 dequantize of a 8192 × 2048 weight.
   const n = 8192 * 2048;
@@ -1080,6 +1102,7 @@ async function hellaswagStage(dir: string): Promise<void> {
   const loadStart = performance.now();
   const { model, tokenizer } = await loadModel(dir, { evaluation: { batchSize } });
   if (args.w8a8) entry.w8a8 = useInt8Inference(model);
+  if (args.f16) entry.f16 = useF16Inference(model);
   entry.loadSeconds = (performance.now() - loadStart) / 1000;
   if (tokenizer === null) throw new Error(`${dir} has no tokenizer.json`);
   const requests: { context: string; continuation: string }[] = [];
@@ -1265,6 +1288,153 @@ async function int8KernelsStage(): Promise<void> {
   }
 }
 
+// f16 tensor cores (issue 10, fifth session): the product against float64 on the f32 operands,
+// next to our f32 tiled kernel on the same operands, and its speed.
+async function f16KernelsStage(): Promise<void> {
+  const rows = Number(args['kernel-rows']);
+  const shapes: Record<string, unknown>[] = [];
+  const fixtureCases: Record<string, unknown>[] = [];
+  results.f16Kernels = { rows, shapes, fixtureCases };
+  save();
+  // The unit test's fixture (numpy's float16 rounding, float64 sums), which needs NVIDIA: the
+  // product against `output`, in units of Σ|x·w| (the test's bound is K·2^-24).
+  const fixture = JSON.parse(readFileSync('test-fixtures/lora/f16_rows.json', 'utf8')) as {
+    cases: {
+      name: string;
+      rows: number;
+      out: number;
+      k: number;
+      x: number[];
+      w: number[];
+      output: number[];
+      absSum: number[];
+    }[];
+  };
+  for (const c of fixture.cases) {
+    try {
+      const x = packRowsF16(tfAll.tensor2d(c.x, [c.rows, c.k]), 128);
+      const w = packRowsF16(tfAll.tensor2d(c.w, [c.out, c.k]), 64);
+      const product = f16MatMul(x, w);
+      const got = (await product.data()) as Float32Array;
+      tfAll.dispose([x.words, x.absmax, w.words, w.absmax, product]);
+      let worst = 0;
+      for (let i = 0; i < c.rows * c.out; i++) {
+        const error = Math.abs((got[i] as number) - (c.output[i] as number));
+        worst = Math.max(worst, error / Math.max(c.absSum[i] as number, 1e-30));
+      }
+      fixtureCases.push({
+        name: c.name,
+        worstErrorOverAbsSum: worst,
+        pass: worst <= c.k * 2 ** -24,
+      });
+    } catch (error) {
+      fixtureCases.push({ name: c.name, error: String(error) });
+    }
+  }
+  log(`f16 fixture: ${JSON.stringify(fixtureCases)}`);
+  save();
+  const sizes: [string, number, number][] = [
+    ['q/o proj', 2048, 2048],
+    ['k/v proj', 2048, 512],
+    ['gate/up', 2048, 8192],
+    ['down', 8192, 2048],
+    ['lm_head', 2048, 128256],
+  ];
+  for (const [name, k, n] of sizes) {
+    const row: Record<string, unknown> = { name, m: rows, k, n };
+    shapes.push(row);
+    // Activations with a few 30× channels (as real hidden states have), weights ~ ±0.05.
+    const x = tfAll.tidy(() =>
+      tfAll.mul(
+        tfAll.randomUniform([rows, k], -1, 1),
+        tfAll.concat([tfAll.fill([1, 4], 30), tfAll.ones([1, k - 4])], 1),
+      ),
+    ) as TfTypes.Tensor2D;
+    const w = tfAll.randomUniform([n, k], -0.05, 0.05) as TfTypes.Tensor2D;
+    const held: TfTypes.Tensor[] = [x, w];
+    try {
+      const wh = packRowsF16(w, 64);
+      held.push(wh.words, wh.absmax);
+      const checkRows = 32;
+      const checkCols = Math.min(n, 256);
+      const corner = async (product: TfTypes.Tensor2D) => {
+        const part = tfAll.slice(product, [0, 0], [checkRows, checkCols]);
+        const data = (await part.data()) as Float32Array;
+        tfAll.dispose([product, part]);
+        return data;
+      };
+      const xh = packRowsF16(x, 128);
+      const half = await corner(f16MatMul(xh, wh));
+      tfAll.dispose([xh.words, xh.absmax]);
+      const f32 = await corner(tiledMatMul(x, w, 'nk') as unknown as TfTypes.Tensor2D);
+      const xs = tfAll.slice(x, [0, 0], [checkRows, k]);
+      const ws = tfAll.slice(w, [0, 0], [checkCols, k]);
+      const xv = (await xs.data()) as Float32Array;
+      const wv = (await ws.data()) as Float32Array;
+      tfAll.dispose([xs, ws]);
+      // Errors relative to Σ|x·w| (the scale f32 summation error is measured against) and
+      // relative to |exact|, against float64.
+      const stats = {
+        f16: { worst: 0, sum: 0, worstRel: 0 },
+        f32: { worst: 0, sum: 0, worstRel: 0 },
+      };
+      for (let r = 0; r < checkRows; r++) {
+        for (let c = 0; c < checkCols; c++) {
+          let exact = 0;
+          let scale = 0;
+          for (let i = 0; i < k; i++) {
+            const p = (xv[r * k + i] as number) * (wv[c * k + i] as number);
+            exact += p;
+            scale += Math.abs(p);
+          }
+          for (const [which, got] of [
+            ['f16', half],
+            ['f32', f32],
+          ] as const) {
+            const error = Math.abs((got[r * checkCols + c] as number) - exact);
+            const s = stats[which];
+            s.worst = Math.max(s.worst, error / scale);
+            s.sum += error / scale;
+            s.worstRel = Math.max(s.worstRel, error / Math.max(Math.abs(exact), 1e-30));
+          }
+        }
+      }
+      const count = checkRows * checkCols;
+      Object.assign(row, {
+        checked: count,
+        f16ErrorOverAbsSum: { worst: stats.f16.worst, mean: stats.f16.sum / count },
+        f32ErrorOverAbsSum: { worst: stats.f32.worst, mean: stats.f32.sum / count },
+      });
+      const ops = 2 * rows * k * n;
+      const packed = packRowsF16(x, 128);
+      held.push(packed.words, packed.absmax);
+      const product = await gpuSeconds(() => f16MatMul(packed, wh) as unknown as TensorLike);
+      const withPack = await gpuSeconds(() => {
+        const p = packRowsF16(x, 128);
+        const y = f16MatMul(p, wh);
+        tfAll.dispose([p.words, p.absmax]);
+        return y as unknown as TensorLike;
+      });
+      const tiled = await gpuSeconds(() => tiledMatMul(x, w, 'nk') as unknown as TensorLike);
+      Object.assign(row, {
+        f16Tflops: ops / product / 1e12,
+        f16WithPackTflops: ops / withPack / 1e12,
+        f32Tflops: ops / tiled / 1e12,
+        speedupOverF32: tiled / withPack,
+      });
+      log(
+        `f16 ${name} ${rows}×${k}×${n}: ${(ops / product / 1e12).toFixed(1)} TFLOP/s (${(ops / withPack / 1e12).toFixed(1)} with packing x) vs f32 tiled ${(ops / tiled / 1e12).toFixed(1)}; error / Σ|xw| f16 worst ${stats.f16.worst.toExponential(2)} mean ${(stats.f16.sum / count).toExponential(2)}, f32 worst ${stats.f32.worst.toExponential(2)}`,
+      );
+    } catch (error) {
+      row.error = String((error as Error)?.stack ?? error);
+      log(`f16 ${name} failed: ${String(error)}`);
+    } finally {
+      tfAll.dispose(held);
+      save();
+    }
+  }
+}
+
 /** Token ids of real text: HellaSwag contexts with their gold endings, one stream cut in rows. */
 function textIds(
   tokenizer: { encode(text: string, options?: { addSpecialTokens?: boolean }): number[] },
@@ -1286,7 +1456,8 @@ async function w8a8AccuracyStage(): Promise<void> {
   const dir = (args['accuracy-model'] ?? args.model) as string;
   const name = dir.split('/').filter(Boolean).pop() ?? dir;
   const entry: Record<string, unknown> = { dir };
-  results[`w8a8Accuracy_${name}`] = entry;
+  const mode = args['accuracy-mode'] as 'w8a8' | 'f16';
+  results[`${mode}Accuracy_${name}`] = entry;
   save();
   const { model, tokenizer } = await loadModel(dir);
   try {
@@ -1310,8 +1481,13 @@ async function w8a8AccuracyStage(): Promise<void> {
       tfAll.tidy(() => tfAll.logSoftmax(model.forward(ids) as TfTypes.Tensor3D));
     const reference = logProbs();
     const arithmetic = args['w8a8-arithmetic'] as 'tensor-cores' | 'emulated';
-    const converted = useInt8Inference(model, { arithmetic });
-    Object.assign(entry, { converted, arithmetic });
+    const converted =
+      mode === 'f16' ? useF16Inference(model) : useInt8Inference(model, { arithmetic });
+    Object.assign(entry, {
+      mode,
+      converted,
+      arithmetic: mode === 'f16' ? 'f16 tensor cores' : arithmetic,
+    });
     const int8 = logProbs();
     const stats = tfAll.tidy(() => {
       const vocab = model.config.vocabSize;
@@ -1340,10 +1516,10 @@ async function w8a8AccuracyStage(): Promise<void> {
       perplexityW8a8: Math.exp(nllInt8 as number),
     });
     tfAll.dispose([reference, int8, stats, targets]);
-    log(`W8A8 accuracy ${name}: ${JSON.stringify(entry)}`);
+    log(`${mode} accuracy ${name}: ${JSON.stringify(entry)}`);
   } catch (error) {
     entry.error = String((error as Error)?.stack ?? error);
-    log(`W8A8 accuracy ${name} failed: ${String(error)}`);
+    log(`${mode} accuracy ${name} failed: ${String(error)}`);
   } finally {
     save();
     model.dispose();
@@ -1356,6 +1532,8 @@ async function main(): Promise<void> {
   );
   const report = await initBackend(args.backend as BackendName, {
     int8TensorCores: args['int8-tensor-cores'],
+    f16TensorCores: args['f16-tensor-cores'],
+    dawnToggles: args['dawn-toggles'].split(',').filter((toggle) => toggle !== ''),
   });
   results.tried = report.tried;
   if (report.backend === 'webgpu') results.adapter = await adapterInfo();
@@ -1366,8 +1544,10 @@ async function main(): Promise<void> {
   deferSyncReads();
   trackMemoryPeaks();
   useFusedWebgpuKernels(args.kernels !== 'off');
+  if (args['f16-base']) useF16BaseProducts(true);
   if (stages.has('kernels')) await kernelsStage();
   if (stages.has('int8-kernels')) await int8KernelsStage();
+  if (stages.has('f16-kernels')) await f16KernelsStage();
   if (stages.has('w8a8-accuracy')) await w8a8AccuracyStage();
   if (stages.has('fixtures')) await parity();
   if (args.model === undefined) return;
@@ -1383,6 +1563,14 @@ async function main(): Promise<void> {
     results.w8a8Conversion = { ...converted, seconds: (performance.now() - start) / 1000 };
     save();
     log(`W8A8: ${JSON.stringify(results.w8a8Conversion)}`);
+  }
+  if (args.f16) {
+    const start = performance.now();
+    const converted = useF16Inference(model);
+    await tf.slice(model.embedTokens as never, [0, 0], [1, 1]).data(); // wait for the queue
+    results.f16Conversion = { ...converted, seconds: (performance.now() - start) / 1000 };
+    save();
+    log(`f16: ${JSON.stringify(results.f16Conversion)}`);
   }
   const ids = benchIds(Number(args.batch), Number(args.seq), model.config.vocabSize);
   if (stages.has('logits') && args['torch-ref'] !== undefined) {

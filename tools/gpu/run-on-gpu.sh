@@ -17,7 +17,7 @@ BACKEND=${BACKEND:-webgpu}
 TRAIN_STEPS=${TRAIN_STEPS:-3}
 # Stages in order (each gets what is left of DEADLINE_S): torch torch-fwd torch-model kernels logits
 # forward-generic train train-off train-generic train-api hellaswag hellaswag-check int8 logits-w8a8
-# accuracy-1b
+# accuracy-1b f16 logits-f16 accuracy-1b-f16 hellaswag-f16 train-f16 train-api-f16; any Node stage as `name@nr` runs with Dawn's disable_robustness toggle
 PLAN=${PLAN:-torch kernels logits train train-api forward-generic train-generic}
 left() { # seconds left for a stage: min(want, deadline - elapsed - reserve), at least 5
   local l=$((DEADLINE_S - SECONDS - ${2:-15}))
@@ -30,7 +30,7 @@ node_stage() { # label, timeout, bundle arguments...
   shift 2
   echo "== Node $BACKEND: $label (t=${SECONDS}s, limit ${limit}s)"
   timeout "$limit" node --enable-source-maps .carry/gpu/bundle.mjs --backend "$BACKEND" \
-    --model "$MODEL" --out "$OUT/node.json" "$@" || echo "gpu-bench $label failed: rc=$?"
+    --model "$MODEL" --out "$OUT/node.json" $TOGGLES "$@" || echo "gpu-bench $label failed: rc=$?"
 }
 {
   source .gpu/gpu-env.sh
@@ -47,6 +47,10 @@ node_stage() { # label, timeout, bundle arguments...
     smi_pid=$!
   fi
   for stage in $PLAN; do
+    # A stage written `name@nr` runs its Node processes with Dawn's disable_robustness toggle
+    # (no bounds clamp on array accesses); their result keys end in `_nr`.
+    TOGGLES=""
+    case $stage in *@nr) TOGGLES="--dawn-toggles disable_robustness"; stage=${stage%@nr} ;; esac
     case $stage in
     torch)
       echo "== PyTorch: cuBLAS matmuls, the model, fp32 reference logits, forward, PEFT LoRA training (t=${SECONDS}s)"
@@ -59,6 +63,10 @@ node_stage() { # label, timeout, bundle arguments...
     forward-generic) node_stage "forward, tfjs generic kernels" "$(left 90 30)" --stages forward --kernels off ;;
     train) node_stage "train NF4, checkpointing on" "$(left 110 30)" --stages train --checkpointing on \
       --train-steps "$TRAIN_STEPS" ${PROFILE:+--profile} ;;
+    train-f16) node_stage "train NF4, checkpointing on, base products on the f16 tensor cores" "$(left 110 30)" \
+      --f16-tensor-cores --f16-base --stages train --checkpointing on --train-steps "$TRAIN_STEPS" ${PROFILE:+--profile} ;;
+    train-api-f16) node_stage "train() NF4, checkpointing on, f16 base products" "$(left 110 30)" \
+      --f16-tensor-cores --f16-base --stages train-api --checkpointing on --train-steps "$TRAIN_STEPS" ;;
     train-off) node_stage "train NF4, checkpointing off" "$(left 110 30)" --stages train --checkpointing off \
       --train-steps "$TRAIN_STEPS" ;;
     train-generic) node_stage "train NF4, tfjs generic kernels" "$(left 110 30)" --stages train \
@@ -113,6 +121,28 @@ node_stage() { # label, timeout, bundle arguments...
       node_stage "W8A8: int8 subgroup-matrix kernels" "$(left 120 30)" --int8-tensor-cores --stages int8-kernels
       node_stage "W8A8: accuracy on stories260K" "$(left 60 30)" --int8-tensor-cores --stages w8a8-accuracy \
         --accuracy-model .carry/gpu/stories260k --hellaswag /tmp/hellaswag.jsonl ;;
+    f16)
+      # f16 tensor cores: the product against float64 and our f32 kernel (accuracy, TFLOP/s), then
+      # f32 vs f16 on the pretrained stories260K reading HellaSwag text.
+      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
+      node_stage "f16: subgroup-matrix kernels" "$(left 120 30)" --f16-tensor-cores --stages f16-kernels
+      node_stage "f16: accuracy on stories260K" "$(left 60 30)" --f16-tensor-cores --stages w8a8-accuracy \
+        --accuracy-mode f16 --accuracy-model .carry/gpu/stories260k --hellaswag /tmp/hellaswag.jsonl ;;
+    logits-f16) node_stage "1B logits vs PyTorch fp32 + forward, f16 tensor cores" "$(left 120 30)" \
+      --f16-tensor-cores --f16 --stages logits,forward --torch-ref /tmp/llama1b-ref.bin ;;
+    accuracy-1b-f16) node_stage "f16: accuracy on the random 1B" "$(left 120 30)" --f16-tensor-cores \
+      --stages w8a8-accuracy --accuracy-mode f16 --accuracy-seqs 8 ;;
+    hellaswag-f16)
+      # HellaSwag with the model on the f16 tensor cores, against PyTorch fp32 per request.
+      cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
+        .carry/gpu/data/special_tokens_map.json "$MODEL"/
+      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
+      node_stage "HellaSwag eval, f16 tensor cores" "$(left 540 60)" --f16-tensor-cores --f16 --stages hellaswag \
+        --hellaswag /tmp/hellaswag.jsonl --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hs-f16.json \
+        ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT}
+      [ -f /tmp/hs-f16.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
+        --model-dir "$MODEL" --pairs /tmp/hs-f16.json --json "$OUT/torch-hs-f16.json" \
+        --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed" ;;
     logits-w8a8) node_stage "1B logits vs PyTorch fp32 + forward, W8A8" "$(left 120 30)" --int8-tensor-cores \
       --w8a8 --stages logits,forward --torch-ref /tmp/llama1b-ref.bin ;;
     accuracy-1b) node_stage "W8A8: accuracy on the random 1B" "$(left 120 30)" --int8-tensor-cores \

@@ -62,12 +62,41 @@ def smi_peak(samples, entry):
     return (max(inside) - baseline) if inside else None
 
 
+def f16_tables(node):
+    """f16 tensor cores: the product's accuracy against float64 and its speed against our f32 kernel."""
+    kernels = node.get("f16Kernels")
+    out = []
+    if kernels:
+        out += [f"f16 tensor cores: product at {kernels.get('rows')} rows (error / Σ|x·w| against float64, 32 × 256 outputs):", "",
+                "| product | f16 TFLOP/s | with packing x | our f32 tiled | speed-up | f16 error worst / mean | f32 tiled error worst / mean |",
+                "|---|---|---|---|---|---|---|"]
+        for r in kernels.get("shapes", []):
+            if "error" in r:
+                out.append(f"| {r['name']} | error: {r['error'][:160]} | | | | | |")
+                continue
+            e16, e32 = r.get("f16ErrorOverAbsSum", {}), r.get("f32ErrorOverAbsSum", {})
+            out.append(f"| {r['name']}, K {r['k']}, N {r['n']} | {fmt(r.get('f16Tflops'))} | {fmt(r.get('f16WithPackTflops'))} | "
+                       f"{fmt(r.get('f32Tflops'))} | {fmt(r.get('speedupOverF32'))} | {fmt(e16.get('worst'))} / {fmt(e16.get('mean'))} | "
+                       f"{fmt(e32.get('worst'))} / {fmt(e32.get('mean'))} |")
+        out.append("")
+    for key, entry in node.items():
+        if key.startswith("f16Accuracy_"):
+            out.append(f"- {key}: " + ", ".join(f"{k} {fmt(v) if isinstance(v, float) else v}" for k, v in entry.items()
+                                                if k not in ("converted", "dir")))
+    return out + ([""] if out else [])
+
+
 def kernel_tables(node, torch):
-    kernels = node.get("kernels")
-    if not kernels:
-        return []
+    out = []
+    for key, label in (("kernels", ""), ("kernels_nr", ", Dawn toggle disable_robustness")):
+        if node.get(key):
+            out += kernel_table(node[key], torch, label)
+    return out
+
+
+def kernel_table(kernels, torch, label):
     cublas = {r["name"]: r["tflops"] for r in torch.get("matmulReference", {}).get("matmuls", [])}
-    out = [f"WGSL kernels at {kernels.get('rows')} rows, TFLOP/s (cuBLAS strict fp32 from the same command when run):", "",
+    out = [f"WGSL kernels at {kernels.get('rows')} rows{label}, TFLOP/s (cuBLAS strict fp32 from the same command when run):", "",
            "| product | tfjs matMul | tiled WGSL | cuBLAS fp32 | tiled / tfjs | tiled / cuBLAS | NF4 dequant + tfjs | NF4 fused | fused / unfused |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in kernels.get("matmuls", []):
@@ -119,12 +148,17 @@ def w8a8_tables(node, torch):
     return out
 
 
-def hellaswag_table(node, ref):
+def hellaswag_table(node, base):
+    """HellaSwag runs, each next to the PyTorch file its stage wrote (the same ids)."""
     rows = []
-    for key, label in (("hellaswag", "WGSL kernels"), ("hellaswag_generic", "tfjs generic"), ("hellaswag_w8a8", "W8A8")):
+    for key, label, ref_file in (("hellaswag", "WGSL kernels", "torch-hellaswag.json"),
+                                 ("hellaswag_generic", "tfjs generic", "torch-hellaswag.json"),
+                                 ("hellaswag_w8a8", "W8A8", "torch-hs-w8a8.json"),
+                                 ("hellaswag_f16", "f16 tensor cores", "torch-hs-f16.json")):
         entry = node.get(key)
         if not entry:
             continue
+        ref = read(os.path.join(base, ref_file))
         if "seconds" in entry:
             value = f"{fmt(entry['seconds'])} s, {fmt(entry['tokensPerSecond'])} tokens/s"
         else:
@@ -134,7 +168,7 @@ def hellaswag_table(node, ref):
         bf16 = ref.get("bf16", {}).get("tokensPerSecond")
         rows.append(f"| HellaSwag, {entry.get('docs')} docs, {label}, batch {entry.get('batchSize')} | {value} | "
                     f"{fmt(fp32)} / {fmt(bf16)} | {fmt(ratio(entry.get('tokensPerSecond'), fp32))} / {fmt(ratio(entry.get('tokensPerSecond'), bf16))} | "
-                    f"{ref.get('nodeVsTorchFp32', {}).get('meanRelDiff', '–')} |")
+                    f"{fmt(ref.get('nodeVsTorchFp32', {}).get('meanRelDiff'))} (max {fmt(ref.get('nodeVsTorchFp32', {}).get('maxRelDiff'))}) |")
     if not rows:
         return []
     return ["| evaluation | webgpu | PyTorch fp32 strict / bf16 tokens/s (same ids) | ratio | mean relative Δ log-prob vs PyTorch fp32 |",
@@ -164,22 +198,34 @@ def main() -> None:
         row(f"{backend} parity, {case['case']}", worst if "maxRelError" in case else case.get("error", "failed"), "",
             target=f"≤ 1e-4 {'✓' if case.get('pass') else '✗'}",
             note=f"vs transformers fixtures; greedy identical: {case.get('greedyIdentical')}")
-    scale = node.get("parityAtScale")
-    if scale:
-        row(f"{backend}: 1B last-position logits vs PyTorch fp32 strict ({scale.get('rows')} rows)",
-            scale.get("relError", scale.get("error")), "", "same ids, same bf16 weights", None,
-            note=f"max abs Δ / max abs ref; argmax agree {scale.get('argmaxAgree')}/{scale.get('rows')}")
+    for key, label in (("parityAtScale", ""), ("parityAtScale_w8a8", ", W8A8"), ("parityAtScale_f16", ", f16 tensor cores")):
+        scale = node.get(key)
+        if scale:
+            row(f"{backend}{label}: 1B last-position logits vs PyTorch fp32 strict ({scale.get('rows')} rows)",
+                scale.get("relError", scale.get("error")), "", "same ids, same bf16 weights", None,
+                note=f"max abs Δ / max abs ref; argmax agree {scale.get('argmaxAgree')}/{scale.get('rows')}")
+    for prec in ("bf16", "fp16"):
+        entry = torch.get(f"{prec}LastLogits")
+        if entry:
+            row(f"PyTorch {prec}: 1B last-position logits vs PyTorch fp32 strict ({entry.get('rows')} rows)",
+                entry.get("relError"), "", note=f"argmax agree {entry.get('argmaxAgree')}/{entry.get('rows')}")
     load = node.get("load")
     if load:
         ref_peak = load_ref.get("peakRssMiB")
         row(f"{backend}: dense loadModel of the 1B bf16 checkpoint, peak host RSS", load["sampledPeakRssMiB"], "MiB",
             "transformers from_pretrained f32 on CPU" if ref_peak else None, ref_peak,
             note=f"load {load['seconds']:.1f} s")
-    for key, tkey, label in (("forwardFull", "Full", "all logits"), ("forwardLastOnly", "LastOnly", "last-position logits")):
+    for key, tkey, label in (("forwardFull", "Full", "all logits"), ("forwardLastOnly", "LastOnly", "last-position logits"),
+                             ("forwardFull_nr", "Full", "all logits, disable_robustness"),
+                             ("forwardFull_f16", "Full", "all logits, f16 tensor cores"),
+                             ("forwardLastOnly_f16", "LastOnly", "last-position logits, f16 tensor cores"),
+                             ("forwardLastOnly_nr", "LastOnly", "last-position logits, disable_robustness")):
         entry = node.get(key)
         if not entry:
             continue
-        for prec in ("fp32", "bf16"):
+        for prec in ("fp32", "tf32", "bf16", "fp16"):
+            if torch.get(f"{prec}{tkey}") is None and prec in ("tf32", "fp16"):
+                continue
             row(f"{backend}: forward {torch.get('seq')} × {torch.get('batch')}, {label}",
                 entry.get("tokensPerSecond", entry.get("error")), "tokens/s",
                 f"PyTorch {prec} same run", torch.get(f"{prec}{tkey}", {}).get("tokensPerSecond"))
@@ -193,6 +239,8 @@ def main() -> None:
     ttrain = torch.get("train", {})
     trows = []
     for key, label in (("train_ckpt_on", "checkpointing on"), ("train_ckpt_off", "checkpointing off"),
+                       ("train_ckpt_on_nr", "checkpointing on, disable_robustness"),
+                       ("train_ckpt_on_f16base", "checkpointing on, base products on the f16 tensor cores"),
                        ("train_nf4forced_ckpt_on", "checkpointing on, NF4 forced (values wrong: cost only)")):
         entry = node.get(key)
         if not entry:
@@ -252,9 +300,12 @@ def main() -> None:
         out.append("")
     # --- issue 10: kernels, training with the kernels off, train(), the profile, HellaSwag ----------
     out.extend(kernel_tables(node, torch))
+    out.extend(f16_tables(node))
     extra = []
     for key, label in (("train_ckpt_on_generic", "bench loop, tfjs generic kernels"),
-                       ("trainApi_ckpt_on", "train() (qlora train's path), WGSL kernels")):
+                       ("trainApi_ckpt_on", "train() (qlora train's path), WGSL kernels"),
+                       ("trainApi_ckpt_on_nr", "train(), WGSL kernels, disable_robustness"),
+                       ("trainApi_ckpt_on_f16base", "train(), base products on the f16 tensor cores")):
         entry = node.get(key)
         if entry:
             tps = entry.get("tokensPerSecond")
@@ -267,24 +318,26 @@ def main() -> None:
         out.append("|---|---|---|---|---|")
         out.extend(extra)
         out.append("")
-    profile = node.get("train_ckpt_on", {}).get("profile")
-    if profile and "byClass" in profile:
-        out.append(f"GPU time of one training step (timestamp queries): {fmt(profile.get('kernelMs'))} ms of kernels "
-                   f"in a {fmt(node['train_ckpt_on'].get('medianSeconds', 0) * 1000)} ms step; by program:")
+    for train_key in ("train_ckpt_on", "train_ckpt_on_f16base"):
+        profile = node.get(train_key, {}).get("profile")
+        if not (profile and "byClass" in profile):
+            continue
+        out.append(f"GPU time of one training step ({train_key}, timestamp queries): {fmt(profile.get('kernelMs'))} ms of kernels "
+                   f"in a {fmt(node[train_key].get('medianSeconds', 0) * 1000)} ms step; by program:")
         out.append("")
         out.append("| program | GPU ms | dispatches |")
         out.append("|---|---|---|")
         for item in profile["byClass"][:10]:
             out.append(f"| {item['label']} | {fmt(item['ms'])} | {item['count']} |")
         out.append("")
-        optimizer = node.get("train_ckpt_on", {}).get("optimizerProfile")
+        optimizer = node.get(train_key, {}).get("optimizerProfile")
         if optimizer and "byClass" in optimizer:
             count = sum(item["count"] for item in optimizer["byClass"])
             out.append(f"The optimizer step after it: {fmt(optimizer.get('kernelMs'))} ms of kernels over {count} "
                        f"dispatches, {fmt(optimizer.get('wallMs'))} ms wall (timed, one submit per dispatch).")
             out.append("")
     out.extend(w8a8_tables(node, torch))
-    out.extend(hellaswag_table(node, read(os.path.join(base, "torch-hellaswag.json"))))
+    out.extend(hellaswag_table(node, base))
     adapter = node.get("adapter", {})
     out.append(f"{backend} adapter: {adapter}; torch {torch.get('torch')}, transformers {torch.get('transformers')}, "
                f"PEFT {torch.get('peft')}, GPU {torch.get('gpu')}, attention {torch.get('attnImplementation')}")

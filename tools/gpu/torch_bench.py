@@ -203,11 +203,27 @@ def bench(args) -> None:
                 results[f"fp32{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
                 save()
                 print(f"[torch] fp32 strict, {name}: {results[f'fp32{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
-            model = model.to(torch.bfloat16)
+            # TF32 (PyTorch's reduced-precision fp32 matmuls: 10-bit significands, as f16's)
+            torch.backends.cuda.matmul.allow_tf32 = True
             for name, keep in (("LastOnly", 1), ("Full", 0)):
-                results[f"bf16{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
+                results[f"tf32{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
                 save()
-                print(f"[torch] bf16, {name}: {results[f'bf16{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
+                print(f"[torch] tf32, {name}: {results[f'tf32{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            # bf16, then fp16 (from the bf16 weights, which the checkpoint holds exactly): speed,
+            # and the last-position logits against the fp32 reference (max |Δ| / max |ref|, as
+            # the Node side reports), to set the f16 tensor-core path's accuracy in context.
+            for half in (torch.bfloat16, torch.float16):
+                label = "bf16" if half == torch.bfloat16 else "fp16"
+                model = model.to(half)
+                got = model(input_ids=ids[: args.ref_rows], logits_to_keep=1, use_cache=False).logits.float()
+                delta = (got - ref.float()).abs().max() / ref.float().abs().max()
+                agree = (got.argmax(-1) == ref.argmax(-1)).float().sum().item()
+                results[f"{label}LastLogits"] = {"relError": delta.item(), "argmaxAgree": agree, "rows": args.ref_rows}
+                for name, keep in (("LastOnly", 1), ("Full", 0)):
+                    results[f"{label}{name}"] = time_forward(model, ids, keep, args.warmup, args.iters)
+                    save()
+                    print(f"[torch] {label}, {name}: {results[f'{label}{name}']['tokensPerSecond']:.0f} tokens/s", flush=True)
     results["cudaMaxAllocatedMiB"] = torch.cuda.max_memory_allocated() / 2**20
     save()
     if not args.train:
