@@ -1182,19 +1182,21 @@ async function hellaswagStage(dir: string): Promise<void> {
 /** The full tfjs-core API of the external instance (types only; the bundle shares one copy). */
 const tfAll = tf as unknown as typeof TfTypes;
 
+/** The five forward products of a 1B layer and the head: name, K, N (rows: --kernel-rows). */
+const FORWARD_SHAPES: readonly [string, number, number][] = [
+  ['q/o proj', 2048, 2048],
+  ['k/v proj', 2048, 512],
+  ['gate/up', 2048, 8192],
+  ['down', 8192, 2048],
+  ['lm_head', 2048, 128256],
+];
+
 async function int8KernelsStage(): Promise<void> {
   const rows = Number(args['kernel-rows']);
   const shapes: Record<string, unknown>[] = [];
   results.int8Kernels = { rows, shapes };
   save();
-  const sizes: [string, number, number][] = [
-    ['q/o proj', 2048, 2048],
-    ['k/v proj', 2048, 512],
-    ['gate/up', 2048, 8192],
-    ['down', 8192, 2048],
-    ['lm_head', 2048, 128256],
-  ];
-  for (const [name, k, n] of sizes) {
+  for (const [name, k, n] of FORWARD_SHAPES) {
     const row: Record<string, unknown> = { name, m: rows, k, n };
     shapes.push(row);
     const x = tfAll.randomUniform([rows, k], -1, 1) as TfTypes.Tensor2D;
@@ -1203,7 +1205,7 @@ async function int8KernelsStage(): Promise<void> {
     try {
       const wq = quantizeRowsInt8(w, 128);
       const xq = quantizeRowsInt8(x, 128);
-      held.push(wq.codes, wq.absmax, xq.codes, xq.absmax);
+      held.push(wq.words, wq.absmax, xq.words, xq.absmax);
       // Exactness: the product of the GPU's own codes against the integer reference (rows
       // 0..63, columns 0..511), and the GPU codes against the reference quantizer (rows 0..7).
       const checkRows = 64;
@@ -1215,7 +1217,7 @@ async function int8KernelsStage(): Promise<void> {
       // The whole codes tensor: tfjs-webgpu's slice of an int32 tensor goes through f32 and
       // loses the low bits of words above 2^24 (seen here: byte 0 of packed words).
       const codesOf = async (q: typeof xq, count: number) => {
-        const data = (await q.codes.data()) as Int32Array;
+        const data = (await q.words.data()) as Int32Array;
         const bytes = new Int8Array(data.buffer, data.byteOffset, data.byteLength);
         const codes = new Int8Array(count * k);
         for (let r = 0; r < count; r++)
@@ -1265,7 +1267,7 @@ async function int8KernelsStage(): Promise<void> {
       const withQuant = await gpuSeconds(() => {
         const q = quantizeRowsInt8(x, 128);
         const y = int8MatMul(q, wq);
-        tfAll.dispose([q.codes, q.absmax]);
+        tfAll.dispose([q.words, q.absmax]);
         return y as unknown as TensorLike;
       });
       const f32 = await gpuSeconds(() => tiledMatMul(x, w, 'nk') as unknown as TensorLike);
@@ -1333,14 +1335,7 @@ async function f16KernelsStage(): Promise<void> {
   }
   log(`f16 fixture: ${JSON.stringify(fixtureCases)}`);
   save();
-  const sizes: [string, number, number][] = [
-    ['q/o proj', 2048, 2048],
-    ['k/v proj', 2048, 512],
-    ['gate/up', 2048, 8192],
-    ['down', 8192, 2048],
-    ['lm_head', 2048, 128256],
-  ];
-  for (const [name, k, n] of sizes) {
+  for (const [name, k, n] of FORWARD_SHAPES) {
     const row: Record<string, unknown> = { name, m: rows, k, n };
     shapes.push(row);
     // Activations with a few 30× channels (as real hidden states have), weights ~ ±0.05.

@@ -1,14 +1,14 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { rowAbsmax } from './_webgpu-int8';
 import {
-  installRawShaderHook,
-  int32Uniforms,
-  rawWgslProgramCode,
-  roundUp,
-  rowAbsmax,
-  type WebgpuDeviceLike,
-  webgpuDevice,
-} from './_webgpu-int8';
-import type { WebgpuBackendLike } from './_webgpu-kernel';
+  type PackedRows,
+  PackRowsProgram,
+  packRows,
+  type RowProductFamily,
+  rowProduct,
+  SUBGROUP_SIZE,
+  subgroupMatrixUnsupportedReason,
+} from './_webgpu-row-products';
 import { LoraError } from './errors';
 
 // f16 tensor cores on WebGPU: Dawn exposes `subgroup_matrix` f16 × f16 → f32 (M16 N16 K16 on
@@ -28,7 +28,6 @@ export const F16_ROW_TILE = 128;
 export const F16_COLUMN_TILE = 64;
 /** K is padded to this many values (the product's K step through workgroup memory). */
 export const F16_K_TILE = 32;
-const SUBGROUP_SIZE = 32;
 const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
 
 /**
@@ -36,14 +35,7 @@ const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
  * 2w in the low half), `rowsPadded × kWords` words, padded rows and columns 0. `absmax[r]` is the
  * row's largest magnitude; the row was multiplied by 2^(14 − floor(log2 absmax)) before rounding.
  */
-export interface F16Rows {
-  readonly words: tf.Tensor1D;
-  readonly absmax: tf.Tensor1D;
-  readonly rows: number;
-  readonly cols: number;
-  readonly rowsPadded: number;
-  readonly kWords: number;
-}
+export type F16Rows = PackedRows;
 
 /**
  * Why the active backend cannot run {@link f16MatMul}, or undefined when it can: it needs webgpu
@@ -52,33 +44,13 @@ export interface F16Rows {
  * Dawn's `vulkan_enable_f16_on_nvidia` toggle).
  */
 export function f16MatMulUnsupportedReason(): string | undefined {
-  const backend = tf.getBackend();
-  const device = webgpuDevice();
-  if (device === undefined) return `the active backend is '${backend}', not webgpu`;
-  const missing = ['shader-f16', SUBGROUP_MATRIX_FEATURE, 'subgroups'].filter(
-    (f) => !device.features.has(f),
-  );
-  if (missing.length > 0) return `the webgpu device lacks ${missing.join(', ')}`;
-  const info = device.adapterInfo;
-  if (info?.subgroupMaxSize !== undefined && info.subgroupMaxSize !== SUBGROUP_SIZE) {
-    return `its subgroups hold up to ${info.subgroupMaxSize} invocations, not ${SUBGROUP_SIZE}`;
-  }
-  // As for int8: an empty list stands for "not reported"; pipeline creation is the final check.
-  const configs = [...(info?.subgroupMatrixConfigs ?? [])];
-  if (configs.length === 0) return undefined;
-  const found = configs.some(
-    (c) =>
-      c.componentType === 'f16' &&
-      c.resultComponentType === 'f32' &&
-      c.M === 16 &&
-      c.N === 16 &&
-      c.K === 16,
-  );
-  if (found) return undefined;
-  const offered = configs
-    .map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`)
-    .join(', ');
-  return `no f16→f32 16×16×16 subgroup-matrix configuration (offered: ${offered})`;
+  return subgroupMatrixUnsupportedReason(['shader-f16', SUBGROUP_MATRIX_FEATURE, 'subgroups'], {
+    componentType: 'f16',
+    resultComponentType: 'f32',
+    M: 16,
+    N: 16,
+    K: 16,
+  });
 }
 
 /** Throws a LoraError naming what is missing when the active backend cannot run {@link f16MatMul}. */
@@ -110,20 +82,8 @@ fn qloraInverseRowScale(absmax : f32) -> f32 {
 }`;
 
 // One thread per output word: 2 columns of a row, scaled and rounded to f16 by pack2x16float.
-class PackF16Program {
-  readonly variableNames = ['x', 'absmax'];
-  readonly uniforms = 'rows : i32, k : i32, kWords : i32,';
-  readonly size = true;
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly outputShape: number[];
-  readonly dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
+class PackF16Program extends PackRowsProgram {
   readonly shaderKey = 'qloraPackF16';
-
-  constructor(words: number) {
-    this.outputShape = [words];
-    this.dispatch = [Math.ceil(words / 128), 1, 1];
-  }
 
   getUserCode(): string {
     return `${WGSL_ROW_SCALE}
@@ -242,66 +202,21 @@ fn _start(@builtin(workgroup_id) group : vec3<u32>,
 `;
 }
 
-class F16MatMulProgram {
-  readonly variableNames = ['xh', 'wh', 'ax', 'aw'];
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly outputShape: number[];
-  readonly dispatchLayout = { x: [0, 1] };
-  dispatch: [number, number, number];
-  /** tfjs appends the input ranks and dtypes to this before it compiles. */
-  shaderKey: string;
-  private readonly rawKey: string;
-  private readonly source: () => string;
-
-  constructor(rowsPadded: number, n: number, kWords: number) {
-    this.outputShape = [rowsPadded, n];
-    this.dispatch = [Math.ceil(n / F16_COLUMN_TILE), rowsPadded / F16_ROW_TILE, 1];
-    this.rawKey = `qloraF16MatMul_${n}_${kWords}`;
-    this.shaderKey = this.rawKey;
-    this.source = () => f16MatMulSource(n, kWords);
-  }
-
-  getUserCode(): string {
-    return rawWgslProgramCode(this.rawKey, this.source);
-  }
-}
-
-function registerOnce(): void {
-  if (tf.getKernel(F16_MATMUL_KERNEL, 'webgpu') !== undefined) return;
-  tf.registerKernel({
-    kernelName: PACK_F16_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, absmax } = inputs as { x: tf.TensorInfo; absmax: tf.TensorInfo };
-      const { kWords } = attrs as unknown as { kWords: number };
-      const [rows, k] = x.shape as [number, number];
-      const rowsPadded = absmax.shape[0] as number;
-      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
-        new PackF16Program(rowsPadded * kWords),
-        [x, absmax],
-        'int32',
-        int32Uniforms(rows, k, kWords),
-      );
-    },
-  });
-  tf.registerKernel({
-    kernelName: F16_MATMUL_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { xh, wh, ax, aw } = inputs as Record<string, tf.TensorInfo>;
-      const { n, kWords } = attrs as unknown as { n: number; kWords: number };
-      const device = (backend as unknown as { device?: WebgpuDeviceLike }).device;
-      if (device !== undefined) installRawShaderHook(device);
-      const rowsPadded = (ax as tf.TensorInfo).shape[0] as number;
-      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
-        new F16MatMulProgram(rowsPadded, n, kWords),
-        [xh, wh, ax, aw] as tf.TensorInfo[],
-        'float32',
-        [],
-      );
-    },
-  });
-}
+const F16: RowProductFamily = {
+  name: 'f16',
+  packKernel: PACK_F16_KERNEL,
+  productKernel: F16_MATMUL_KERNEL,
+  valuesPerWord: 2,
+  kTile: F16_K_TILE,
+  xRowTile: F16_ROW_TILE,
+  wRowTile: F16_COLUMN_TILE,
+  packProgram: (words) => new PackF16Program(words),
+  product: (_rowsPadded, n, kWords) => ({
+    key: `qloraF16MatMul_${n}_${kWords}`,
+    source: () => f16MatMulSource(n, kWords),
+    tile: { rows: F16_ROW_TILE, columns: F16_COLUMN_TILE },
+  }),
+};
 
 /**
  * Scales each row of `x` (`[rows, cols]`, f32) by a power of two (largest magnitude into
@@ -309,15 +224,7 @@ function registerOnce(): void {
  * to a multiple of {@link F16_K_TILE}. webgpu only (no f16 extension needed for this step).
  */
 export function packRowsF16(x: tf.Tensor2D, rowMultiple: number): F16Rows {
-  registerOnce();
-  const [rows, cols] = x.shape;
-  const rowsPadded = roundUp(Math.max(rows, 1), rowMultiple);
-  const kWords = roundUp(cols, F16_K_TILE) / 2;
-  const absmax = rowAbsmax(x, rowsPadded);
-  const words = tf.engine().runKernel(PACK_F16_KERNEL, { x, absmax }, {
-    kWords,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
-  return { words, absmax, rows, cols, rowsPadded, kWords };
+  return packRows(F16, x, rowMultiple, rowAbsmax);
 }
 
 /**
@@ -326,26 +233,5 @@ export function packRowsF16(x: tf.Tensor2D, rowMultiple: number): F16Rows {
  * {@link F16_ROW_TILE} rows, `w` to {@link F16_COLUMN_TILE}. Requires {@link supportsF16MatMul}.
  */
 export function f16MatMul(x: F16Rows, w: F16Rows): tf.Tensor2D {
-  registerOnce();
-  if (x.kWords !== w.kWords || x.cols !== w.cols) {
-    throw new Error(
-      `[@qlora/lora] f16 product: expected operands with the same K, got ${x.cols} (${x.kWords} words) and ${w.cols} (${w.kWords} words)`,
-    );
-  }
-  if (x.rowsPadded % F16_ROW_TILE !== 0 || w.rowsPadded % F16_COLUMN_TILE !== 0) {
-    throw new Error(
-      `[@qlora/lora] f16 product: expected rows padded to ${F16_ROW_TILE} and ${F16_COLUMN_TILE}, got ${x.rowsPadded} and ${w.rowsPadded}`,
-    );
-  }
-  const n = w.rows;
-  const out = tf
-    .engine()
-    .runKernel(F16_MATMUL_KERNEL, { xh: x.words, wh: w.words, ax: x.absmax, aw: w.absmax }, {
-      n,
-      kWords: x.kWords,
-    } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
-  if (x.rowsPadded === x.rows) return out;
-  const rows = tf.slice(out, [0, 0], [x.rows, n]) as tf.Tensor2D;
-  out.dispose();
-  return rows;
+  return rowProduct(F16, x, w);
 }

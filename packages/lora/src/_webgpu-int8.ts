@@ -1,5 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type WebgpuBackendLike, WGSL_WORKGROUP_ROW, wgslTreeReduce } from './_webgpu-kernel';
+import {
+  int32Uniforms,
+  type PackedRows,
+  PackRowsProgram,
+  packRows,
+  type RowProductFamily,
+  rowProduct,
+  SUBGROUP_SIZE,
+  subgroupMatrixUnsupportedReason,
+} from './_webgpu-row-products';
 
 // W8A8 on WebGPU: rows are quantized to int8 with one absmax per row (per token for activations,
 // per output channel for weights, as LLM.int8()'s vector-wise quantization without outliers), and
@@ -15,48 +25,14 @@ const PACK_INT8_KERNEL = 'QloraPackInt8';
 export const INT8_ROW_TILE = 128;
 /** K is padded to this many int8 values (the product's K step through workgroup memory). */
 export const INT8_K_TILE = 64;
-const SUBGROUP_SIZE = 32;
 const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
 
 /**
- * A matrix quantized row by row to int8: `codes` packs 4 values per int32 word (little-endian,
+ * A matrix quantized row by row to int8: `words` packs 4 codes per int32 word (little-endian,
  * column 4w + b in byte b), `rowsPadded × kWords` words; padded rows and columns hold 0.
  * `absmax[r]` is the row's largest magnitude (0 for padded rows); value ≈ code · absmax / 127.
  */
-export interface Int8Rows {
-  readonly codes: tf.Tensor1D;
-  readonly absmax: tf.Tensor1D;
-  readonly rows: number;
-  readonly cols: number;
-  readonly rowsPadded: number;
-  readonly kWords: number;
-}
-
-export function roundUp(value: number, multiple: number): number {
-  return Math.ceil(value / multiple) * multiple;
-}
-
-interface SubgroupMatrixConfigLike {
-  componentType: string;
-  resultComponentType: string;
-  M: number;
-  N: number;
-  K: number;
-}
-export interface WebgpuDeviceLike {
-  features: { has(name: string): boolean };
-  /** GPUDevice.adapterInfo (tfjs keeps only the vendor and architecture). */
-  adapterInfo?: {
-    subgroupMaxSize?: number;
-    subgroupMatrixConfigs?: Iterable<SubgroupMatrixConfigLike>;
-  };
-  createShaderModule(descriptor: { code: string; label?: string }): unknown;
-}
-
-export function webgpuDevice(): WebgpuDeviceLike | undefined {
-  if (tf.getBackend() !== 'webgpu') return undefined;
-  return (tf.backend() as unknown as { device?: WebgpuDeviceLike }).device;
-}
+export type Int8Rows = PackedRows;
 
 /**
  * Why the active backend cannot run {@link int8MatMul}, or undefined when it can: it needs webgpu
@@ -64,75 +40,18 @@ export function webgpuDevice(): WebgpuDeviceLike | undefined {
  * subgroups of 32, and an i8 × i8 → i32 M16 N16 K32 configuration (NVIDIA through Vulkan).
  */
 export function int8MatMulUnsupportedReason(): string | undefined {
-  const backend = tf.getBackend();
-  const device = webgpuDevice();
-  if (device === undefined) return `the active backend is '${backend}', not webgpu`;
-  const missing = [SUBGROUP_MATRIX_FEATURE, 'subgroups'].filter((f) => !device.features.has(f));
-  if (missing.length > 0) return `the webgpu device lacks ${missing.join(' and ')}`;
-  const info = device.adapterInfo;
-  if (info?.subgroupMaxSize !== undefined && info.subgroupMaxSize !== SUBGROUP_SIZE) {
-    return `its subgroups hold up to ${info.subgroupMaxSize} invocations, not ${SUBGROUP_SIZE}`;
-  }
-  // Dawn exposes the feature only with at least one configuration, but its device.adapterInfo
-  // lists none (seen on the H200): then the feature stands for the configuration, and a missing
-  // one fails at pipeline creation, inside the caller's error scope.
-  const configs = [...(info?.subgroupMatrixConfigs ?? [])];
-  if (configs.length === 0) return undefined;
-  const found = configs.some(
-    (config) =>
-      config.componentType === 'i8' &&
-      config.resultComponentType === 'i32' &&
-      config.M === 16 &&
-      config.N === 16 &&
-      config.K === 32,
-  );
-  if (found) return undefined;
-  const offered = configs
-    .map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`)
-    .join(', ');
-  return `no i8→i32 16×16×32 subgroup-matrix configuration (offered: ${offered || 'none'})`;
+  return subgroupMatrixUnsupportedReason([SUBGROUP_MATRIX_FEATURE, 'subgroups'], {
+    componentType: 'i8',
+    resultComponentType: 'i32',
+    M: 16,
+    N: 16,
+    K: 32,
+  });
 }
 
 /** Whether the active backend can run {@link int8MatMul} (see {@link int8MatMulUnsupportedReason}). */
 export function supportsInt8MatMul(): boolean {
   return int8MatMulUnsupportedReason() === undefined;
-}
-
-// Raw WGSL programs. tfjs builds every shader as its prelude + a program's code and enters it
-// through `_start`, which hands main() the built-in ids through var<private> copies. Subgroup-
-// matrix stores need a pointer and offset the uniformity analysis proves uniform (a private copy
-// never is), and `enable` must come before every declaration. So the program gives tfjs a marker
-// line, and a hook on the device's createShaderModule swaps in the complete source, whose entry
-// point is `_start` with tfjs's bindings (0 the output, then the inputs, then the uniforms).
-const RAW_MARKER = '// @qlora/raw-wgsl ';
-const rawSources = new Map<string, string>();
-const hookedDevices = new WeakSet<object>();
-
-/** Registers a complete WGSL source under `key` (once) and returns the user code that names it. */
-export function rawWgslProgramCode(key: string, source: () => string): string {
-  if (!rawSources.has(key)) rawSources.set(key, source());
-  return `${RAW_MARKER}${key}\n      fn main() {}\n`;
-}
-
-/** Wraps the device's createShaderModule once so raw programs compile from their own source. */
-export function installRawShaderHook(device: WebgpuDeviceLike): void {
-  if (hookedDevices.has(device)) return;
-  const create = device.createShaderModule.bind(device);
-  device.createShaderModule = (descriptor) => {
-    const at = descriptor.code.indexOf(RAW_MARKER);
-    if (at < 0) return create(descriptor);
-    const key =
-      descriptor.code
-        .slice(at + RAW_MARKER.length)
-        .split('\n', 1)[0]
-        ?.trim() ?? '';
-    const code = rawSources.get(key);
-    if (code === undefined) {
-      throw new Error(`[@qlora/lora] raw WGSL program: expected a registered source, got '${key}'`);
-    }
-    return create({ ...descriptor, code });
-  };
-  hookedDevices.add(device);
 }
 
 // One workgroup (64 threads) per row: the row's largest |x|; rows past `rows` get 0.
@@ -174,20 +93,8 @@ class RowAbsmaxProgram {
 
 // One thread per output word: 4 codes round(x · 127 / absmax), clamped to ±127 (WGSL's round
 // is half to even, as torch.round).
-class PackInt8Program {
-  readonly variableNames = ['x', 'absmax'];
-  readonly uniforms = 'rows : i32, k : i32, kWords : i32,';
-  readonly size = true;
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly outputShape: number[];
-  readonly dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
+class PackInt8Program extends PackRowsProgram {
   readonly shaderKey = 'qloraPackInt8';
-
-  constructor(words: number) {
-    this.outputShape = [words];
-    this.dispatch = [Math.ceil(words / 128), 1, 1];
-  }
 
   getUserCode(): string {
     return `
@@ -298,38 +205,8 @@ fn _start(@builtin(workgroup_id) group : vec3<u32>,
 `;
 }
 
-class Int8MatMulProgram {
-  readonly variableNames = ['xq', 'wq', 'ax', 'aw'];
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly outputShape: number[];
-  readonly dispatchLayout = { x: [0, 1] };
-  dispatch: [number, number, number];
-  /** tfjs appends the input ranks and dtypes to this before it compiles. */
-  shaderKey: string;
-  private readonly rawKey: string;
-
-  constructor(rowsPadded: number, n: number, kWords: number, tn: number) {
-    this.outputShape = [rowsPadded, n];
-    this.dispatch = [Math.ceil(n / (32 * tn)), rowsPadded / 128, 1];
-    this.rawKey = `qloraInt8MatMul_${n}_${kWords}_${tn}`;
-    this.shaderKey = this.rawKey;
-    this.source = () => int8MatMulSource(n, kWords, tn);
-  }
-
-  private readonly source: () => string;
-
-  getUserCode(): string {
-    return rawWgslProgramCode(this.rawKey, this.source);
-  }
-}
-
-// One entry per scalar: tfjs aligns a multi-value entry as a vector, the struct fields are scalars.
-export function int32Uniforms(...values: number[]): { type: 'int32'; data: number[] }[] {
-  return values.map((value) => ({ type: 'int32', data: [value] }));
-}
-
 function registerOnce(): void {
-  if (tf.getKernel(INT8_MATMUL_KERNEL, 'webgpu') !== undefined) return;
+  if (tf.getKernel(ROW_ABSMAX_KERNEL, 'webgpu') !== undefined) return;
   tf.registerKernel({
     kernelName: ROW_ABSMAX_KERNEL,
     backendName: 'webgpu',
@@ -345,40 +222,32 @@ function registerOnce(): void {
       );
     },
   });
-  tf.registerKernel({
-    kernelName: PACK_INT8_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, absmax } = inputs as { x: tf.TensorInfo; absmax: tf.TensorInfo };
-      const { kWords } = attrs as unknown as { kWords: number };
-      const [rows, k] = x.shape as [number, number];
-      const rowsPadded = absmax.shape[0] as number;
-      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
-        new PackInt8Program(rowsPadded * kWords),
-        [x, absmax],
-        'int32',
-        int32Uniforms(rows, k, kWords),
-      );
-    },
-  });
-  tf.registerKernel({
-    kernelName: INT8_MATMUL_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { xq, wq, ax, aw } = inputs as Record<string, tf.TensorInfo>;
-      const { n, kWords, tn } = attrs as unknown as { n: number; kWords: number; tn: number };
-      const device = (backend as unknown as { device?: WebgpuDeviceLike }).device;
-      if (device !== undefined) installRawShaderHook(device);
-      const rowsPadded = (ax as tf.TensorInfo).shape[0] as number;
-      return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(
-        new Int8MatMulProgram(rowsPadded, n, kWords, tn),
-        [xq, wq, ax, aw] as tf.TensorInfo[],
-        'float32',
-        [],
-      );
-    },
-  });
 }
+
+/** Tile width in 32-column units: 4 (128 columns) when there are enough tiles to fill the GPU. */
+function tileColumns(rowsPadded: number, n: number): number {
+  const tiles = (rowsPadded / 128) * Math.ceil(n / 128);
+  return tiles >= 256 ? 4 : 2;
+}
+
+const INT8: RowProductFamily = {
+  name: 'int8',
+  packKernel: PACK_INT8_KERNEL,
+  productKernel: INT8_MATMUL_KERNEL,
+  valuesPerWord: 4,
+  kTile: INT8_K_TILE,
+  xRowTile: INT8_ROW_TILE,
+  wRowTile: 128,
+  packProgram: (words) => new PackInt8Program(words),
+  product: (rowsPadded, n, kWords) => {
+    const tn = tileColumns(rowsPadded, n);
+    return {
+      key: `qloraInt8MatMul_${n}_${kWords}_${tn}`,
+      source: () => int8MatMulSource(n, kWords, tn),
+      tile: { rows: 128, columns: 32 * tn },
+    };
+  },
+};
 
 /** The largest |x| of each row of `x` (`[rows, cols]`), 0 for rows `rows..rowsPadded-1`. webgpu only. */
 export function rowAbsmax(x: tf.Tensor2D, rowsPadded: number): tf.Tensor1D {
@@ -393,21 +262,7 @@ export function rowAbsmax(x: tf.Tensor2D, rowsPadded: number): tf.Tensor1D {
  * to a multiple of `rowMultiple` and columns to a multiple of {@link INT8_K_TILE}. webgpu only.
  */
 export function quantizeRowsInt8(x: tf.Tensor2D, rowMultiple: number): Int8Rows {
-  registerOnce();
-  const [rows, cols] = x.shape;
-  const rowsPadded = roundUp(Math.max(rows, 1), rowMultiple);
-  const kWords = roundUp(cols, INT8_K_TILE) / 4;
-  const absmax = rowAbsmax(x, rowsPadded);
-  const codes = tf.engine().runKernel(PACK_INT8_KERNEL, { x, absmax }, {
-    kWords,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
-  return { codes, absmax, rows, cols, rowsPadded, kWords };
-}
-
-/** Tile width in 32-column units: 4 (128 columns) when there are enough tiles to fill the GPU. */
-function tileColumns(rowsPadded: number, n: number): number {
-  const tiles = (rowsPadded / 128) * Math.ceil(n / 128);
-  return tiles >= 256 ? 4 : 2;
+  return packRows(INT8, x, rowMultiple, rowAbsmax);
 }
 
 /**
@@ -417,27 +272,5 @@ function tileColumns(rowsPadded: number, n: number): number {
  * {@link supportsInt8MatMul}.
  */
 export function int8MatMul(x: Int8Rows, w: Int8Rows): tf.Tensor2D {
-  registerOnce();
-  if (x.kWords !== w.kWords || x.cols !== w.cols) {
-    throw new Error(
-      `[@qlora/lora] int8 product: expected operands with the same K, got ${x.cols} (${x.kWords} words) and ${w.cols} (${w.kWords} words)`,
-    );
-  }
-  if (x.rowsPadded % INT8_ROW_TILE !== 0 || w.rowsPadded % 128 !== 0) {
-    throw new Error(
-      `[@qlora/lora] int8 product: expected rows padded to ${INT8_ROW_TILE} and 128, got ${x.rowsPadded} and ${w.rowsPadded}`,
-    );
-  }
-  const n = w.rows;
-  const out = tf
-    .engine()
-    .runKernel(INT8_MATMUL_KERNEL, { xq: x.codes, wq: w.codes, ax: x.absmax, aw: w.absmax }, {
-      n,
-      kWords: x.kWords,
-      tn: tileColumns(x.rowsPadded, n),
-    } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
-  if (x.rowsPadded === x.rows) return out;
-  const rows = tf.slice(out, [0, 0], [x.rows, n]) as tf.Tensor2D;
-  out.dispose();
-  return rows;
+  return rowProduct(INT8, x, w);
 }

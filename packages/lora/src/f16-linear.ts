@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { convertibleWeight } from './_base-weight';
 import {
   F16_COLUMN_TILE,
   F16_ROW_TILE,
@@ -7,11 +8,7 @@ import {
   packRowsF16,
   requireF16MatMul,
 } from './_webgpu-f16';
-import { denseWeightOf } from './dense-linear';
-import { LoraError } from './errors';
 import type { Linear, LoraTargetModel } from './linear';
-import { LoraLinear } from './lora-linear';
-import { Nf4Linear } from './nf4-linear';
 
 /**
  * A projection for evaluation on the f16 tensor cores of the webgpu backend: the weight is held
@@ -47,26 +44,10 @@ export class F16Linear implements Linear {
    */
   static fromLinear(linear: Linear): F16Linear {
     requireF16MatMul(`F16Linear.fromLinear ${linear.name}`);
-    if (linear instanceof LoraLinear) {
-      throw new LoraError(
-        'E_ALREADY_INJECTED',
-        `F16Linear.fromLinear: expected a projection without an adapter, got one on ${linear.name}. Hint: merge it first (mergeAndUnload).`,
-      );
-    }
-    const dense = linear instanceof Nf4Linear ? undefined : denseWeightOf(linear);
-    if (!(linear instanceof Nf4Linear) && dense === undefined) {
-      throw new LoraError(
-        'E_BASE_WEIGHT',
-        `F16Linear.fromLinear ${linear.name}: expected a dense f32 [${linear.outFeatures}, ${linear.inFeatures}] or NF4 weight, got ${Object.keys(linear.weights()).join(', ') || 'none'}`,
-      );
-    }
+    const weightOf = convertibleWeight(linear, 'F16Linear.fromLinear');
     // tidy keeps the returned words and absmax and frees an NF4 layer's dequantized weight.
     const weight = tf.tidy(
-      () =>
-        packRowsF16(
-          dense ?? (linear as Nf4Linear).dequantize(),
-          F16_COLUMN_TILE,
-        ) as unknown as tf.TensorContainer,
+      () => packRowsF16(weightOf(), F16_COLUMN_TILE) as unknown as tf.TensorContainer,
     ) as unknown as F16Rows;
     return new F16Linear(linear.name, weight);
   }

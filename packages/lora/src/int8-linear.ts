@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { convertibleWeight } from './_base-weight';
 import {
   INT8_ROW_TILE,
   type Int8Rows,
@@ -6,11 +7,8 @@ import {
   int8MatMulUnsupportedReason,
   quantizeRowsInt8,
 } from './_webgpu-int8';
-import { denseWeightOf } from './dense-linear';
 import { LoraError } from './errors';
 import type { Linear, LoraTargetModel } from './linear';
-import { LoraLinear } from './lora-linear';
-import { Nf4Linear } from './nf4-linear';
 
 // Weight rows are padded to the product's widest tile (128 columns of the output).
 const WEIGHT_ROW_TILE = 128;
@@ -52,22 +50,10 @@ export class Int8Linear implements Linear {
   static fromLinear(linear: Linear, options: Int8Options = {}): Int8Linear {
     const arithmetic = options.arithmetic ?? 'tensor-cores';
     if (arithmetic === 'tensor-cores') requireInt8Support(`Int8Linear.fromLinear ${linear.name}`);
-    if (linear instanceof LoraLinear) {
-      throw new LoraError(
-        'E_ALREADY_INJECTED',
-        `Int8Linear.fromLinear: expected a projection without an adapter, got one on ${linear.name}. Hint: merge it first (mergeAndUnload).`,
-      );
-    }
-    const dense = linear instanceof Nf4Linear ? undefined : denseWeightOf(linear);
-    if (!(linear instanceof Nf4Linear) && dense === undefined) {
-      throw new LoraError(
-        'E_BASE_WEIGHT',
-        `Int8Linear.fromLinear ${linear.name}: expected a dense f32 [${linear.outFeatures}, ${linear.inFeatures}] or NF4 weight, got ${Object.keys(linear.weights()).join(', ') || 'none'}`,
-      );
-    }
+    const weightOf = convertibleWeight(linear, 'Int8Linear.fromLinear');
     // tidy keeps the tensors of the returned object (codes, absmax) and frees the NF4 dequant.
     const weight = tf.tidy(() => {
-      const w = dense ?? (linear as Nf4Linear).dequantize();
+      const w = weightOf();
       return (arithmetic === 'emulated'
         ? emulatedRows(w)
         : quantizeRowsInt8(w, WEIGHT_ROW_TILE)) as unknown as tf.TensorContainer;
@@ -89,12 +75,16 @@ export class Int8Linear implements Linear {
 
   /** The int8 codes (int32 words, 4 per word; f32 values when emulated) and the absmax. */
   weights(): Record<string, tf.Tensor> {
-    return { 'weight.int8': this.weight.codes, 'weight.absmax': this.weight.absmax };
+    return { 'weight.int8': this.codes(), 'weight.absmax': this.weight.absmax };
   }
 
   dispose(): void {
-    this.weight.codes.dispose();
+    this.codes().dispose();
     this.weight.absmax.dispose();
+  }
+
+  private codes(): tf.Tensor {
+    return 'words' in this.weight ? this.weight.words : this.weight.codes;
   }
 }
 

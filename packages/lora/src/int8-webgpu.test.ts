@@ -5,15 +5,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { int8Fixture } from './_test-helpers';
-import {
-  installRawShaderHook,
-  int8MatMul,
-  int8MatMulSource,
-  quantizeRowsInt8,
-  rawWgslProgramCode,
-  supportsInt8MatMul,
-} from './_webgpu-int8';
+import { int8MatMul, int8MatMulSource, quantizeRowsInt8, supportsInt8MatMul } from './_webgpu-int8';
 import { hasWebgpu } from './_webgpu-probe';
+import { installRawShaderHook, rawWgslProgramCode } from './_webgpu-row-products';
 import { DenseLinear } from './dense-linear';
 import { LoraError } from './errors';
 import { Int8Linear, useInt8Projections } from './int8-linear';
@@ -44,7 +38,7 @@ describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
       const q = quantizeRowsInt8(x, 128);
       expect(q.rowsPadded).toBe(128);
       expect(q.kWords).toBe(Math.ceil(c.k / 64) * 16);
-      const words = (await q.codes.data()) as Int32Array;
+      const words = (await q.words.data()) as Int32Array;
       const absmax = (await q.absmax.data()) as Float32Array;
       expect(Array.from(unpack(words, c.rows, c.k, q.kWords))).toEqual(c.xCodes);
       expect(Array.from(absmax.subarray(0, c.rows))).toEqual(c.xAbsmax);
@@ -55,7 +49,7 @@ describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
           expect(bytes[r * q.kWords * 4 + col]).toBe(0);
         }
       }
-      tf.dispose([x, q.codes, q.absmax]);
+      tf.dispose([x, q.words, q.absmax]);
     });
   }
 
@@ -63,10 +57,10 @@ describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
     await tf.setBackend('webgpu');
     const x = tf.tensor2d([0, 0, 0, 0, 1, -2, 0.5, 2], [2, 4]);
     const q = quantizeRowsInt8(x, 128);
-    const words = (await q.codes.data()) as Int32Array;
+    const words = (await q.words.data()) as Int32Array;
     expect(Array.from(unpack(words, 2, 4, q.kWords))).toEqual([0, 0, 0, 0, 64, -127, 32, 127]);
     expect(Array.from(((await q.absmax.data()) as Float32Array).subarray(0, 2))).toEqual([0, 2]);
-    tf.dispose([x, q.codes, q.absmax]);
+    tf.dispose([x, q.words, q.absmax]);
   });
 
   it('refuses W8A8 layers without int8 subgroup matrices, naming the option that enables them', async () => {
