@@ -128,6 +128,22 @@ export async function useF16(model: LoadedModel['model']): Promise<{ converted: 
   }
 }
 
+/**
+ * Turns on f16 base products for training (`--f16-base`): the frozen base's `x·Wᵀ` and `dy·W`
+ * on the f16 tensor cores. A device without f16 subgroup matrices gives NOT_AVAILABLE.
+ */
+export async function useF16Base(): Promise<void> {
+  const { useF16BaseProducts } = await import('@qlora/lora');
+  try {
+    useF16BaseProducts(true);
+  } catch (error) {
+    throw new CliError('NOT_AVAILABLE', `--f16-base: ${(error as Error).message}`, {
+      hint: '--f16-base needs --backend webgpu on a GPU whose Dawn adapter offers f16 subgroup matrices (NVIDIA through Vulkan); drop --f16-base to train in exact f32.',
+      cause: error,
+    });
+  }
+}
+
 /** Starts the backend and loads a Hugging Face folder with the trainer. */
 export async function openModel(
   dir: string,

@@ -321,6 +321,10 @@ export function createProgram(io: CliIo): Command {
     .addOption(
       new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('auto'),
     )
+    .option(
+      '--f16-base',
+      "the frozen base's products on the f16 tensor cores (webgpu, NVIDIA): faster, not exact f32; LoRA and optimizer stay f32",
+    )
     .option('--resume', 'continue from the newest checkpoint in the run folder (the default)')
     .addHelpText(
       'after',

@@ -1,6 +1,6 @@
 import { buildFinetuneData, promptTemplateOf, runFinetune, trainConfigOf } from '../_finetune';
 import { resolvePath, writeFileAtomic } from '../_fs';
-import { type BackendChoice, openModel } from '../_runtime';
+import { type BackendChoice, openModel, useF16Base } from '../_runtime';
 import { experimentConfigSchema, resolveFinetune } from '../config';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
@@ -39,6 +39,11 @@ export interface TrainCommandOptions {
   mixGsm8k?: string;
   mix?: number;
   backend?: string;
+  /**
+   * The frozen base's products on the f16 tensor cores (`useF16BaseProducts`; webgpu with
+   * Dawn's f16 subgroup matrices): faster, not exact f32; LoRA, gradients and optimizer stay f32.
+   */
+  f16Base?: boolean;
   /** Continue from the newest checkpoint in the run folder (always on; accepted for clarity). */
   resume?: boolean;
   json?: boolean;
@@ -111,11 +116,25 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     hyper.seed,
     mix,
   );
+  const backend = (options.backend ?? 'auto') as BackendChoice;
+  if (options.f16Base && backend !== 'auto' && backend !== 'webgpu') {
+    throw new CliError('USAGE', `--f16-base: expected --backend webgpu (or auto), got ${backend}`, {
+      hint: 'The tensor cores are reached through WebGPU only; drop --f16-base on other backends.',
+    });
+  }
   const loaded = await openModel(
     config.models[0]!.path,
-    { backend: (options.backend ?? 'auto') as BackendChoice, quantize: config.quantize },
+    {
+      backend: options.f16Base ? 'webgpu' : backend,
+      quantize: config.quantize,
+      f16TensorCores: options.f16Base ?? false,
+    },
     io,
   );
+  if (options.f16Base) {
+    await useF16Base();
+    io.stderr.write('f16-base: the base projections run on the f16 tensor cores\n');
+  }
   const trainConfig = trainConfigOf(hyper, loaded.config.padTokenId ?? undefined);
   await writeFileAtomic(`${runDir}/records.json`, `${JSON.stringify(data.records, null, 1)}\n`);
   let progress: ReturnType<typeof createProgress> | undefined;
@@ -143,6 +162,7 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     lastLoss: result.losses.at(-1) ?? null,
     records: data.records.length,
     recordsSha256: data.recordsSha256,
+    ...(options.f16Base ? { f16BaseProducts: true } : {}),
   };
   if (options.json) io.stdout.write(stringifyReportJson(summary));
   else
