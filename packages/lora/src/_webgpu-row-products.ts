@@ -23,7 +23,7 @@ export function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
 }
 
-interface SubgroupMatrixConfigLike {
+export interface SubgroupMatrixConfigLike {
   componentType: string;
   resultComponentType: string;
   M: number;
@@ -53,11 +53,10 @@ export const SUBGROUP_SIZE = 32;
  */
 export function subgroupMatrixUnsupportedReason(
   features: readonly string[],
-  config: Omit<SubgroupMatrixConfigLike, 'M'> & { M: 16 },
+  config: SubgroupMatrixConfigLike,
+  device: WebgpuDeviceLike | undefined = webgpuDevice(),
 ): string | undefined {
-  const backend = tf.getBackend();
-  const device = webgpuDevice();
-  if (device === undefined) return `the active backend is '${backend}', not webgpu`;
+  if (device === undefined) return `the active backend is '${tf.getBackend()}', not webgpu`;
   const missing = features.filter((f) => !device.features.has(f));
   if (missing.length > 0) return `the webgpu device lacks ${missing.join(', ')}`;
   const info = device.adapterInfo;
