@@ -15,8 +15,8 @@ import { LoraError } from './errors';
 // NVIDIA) once the instance has the `vulkan_enable_f16_on_nvidia` toggle. Each row (token of the
 // activations, output channel of the weight) is scaled by a power of two so that its largest
 // magnitude lies in [2^14, 2^15), then rounded to f16: an exact scaling that keeps every value
-// inside f16's range and away from its subnormals, so the only loss is the rounding to 11
-// significant bits (TF32's precision). Products are summed in f32 by the tensor cores and the
+// inside f16's range and all but those below ~2^-28 of the row's largest normal, so the loss is
+// the rounding to 11 significant bits (TF32's precision). Products are summed in f32 by the tensor cores and the
 // epilogue multiplies back by the two powers of two (exact).
 
 const PACK_F16_KERNEL = 'QloraPackF16';

@@ -12,8 +12,8 @@ import type { Linear, LoraTargetModel } from './linear';
 
 /**
  * A projection for evaluation on the f16 tensor cores of the webgpu backend: the weight is held
- * in f16 (each output channel scaled by a power of two first, so nothing overflows or goes
- * subnormal), each input row is scaled and rounded the same way as it arrives, and Dawn's
+ * in f16 (each output channel scaled by a power of two first, so nothing overflows and only
+ * values below ~2^-28 of their row's largest go subnormal), each input row is scaled and rounded the same way as it arrives, and Dawn's
  * subgroup matrices sum the f16 products in f32. The rounding to 11 significant bits is TF32's
  * precision; the cost against the f32 layer is measured in BENCHMARKS.md (issue 10). Evaluation
  * only (no gradient).
