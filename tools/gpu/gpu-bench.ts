@@ -553,7 +553,9 @@ async function profileGpu(fn: () => unknown): Promise<Record<string, unknown>> {
   const backend = tf.backend() as unknown as ProgramBackend & {
     time?(f: () => void): Promise<{ kernelMs: number; getExtraProfileInfo?(): string }>;
   };
-  if (backend.time === undefined) return { error: 'no time() on this backend' };
+  if (backend.time === undefined || backend.runWebGPUProgram === undefined) {
+    return { error: 'no timed webgpu programs on this backend' };
+  }
   const run = backend.runWebGPUProgram.bind(backend);
   // Where in the step the GPU buffers in use peak (the dispatch ordinal and program), and the
   // pool's allocation then and at the end.
@@ -632,6 +634,61 @@ async function profileGpu(fn: () => unknown): Promise<Record<string, unknown>> {
     backend.runWebGPUProgram = run as typeof backend.runWebGPUProgram;
     tf.dispose(result as never);
   }
+}
+
+/**
+ * Where one loglikelihood batch's time goes (the open question of issue 10: HellaSwag runs at
+ * about half the forward benchmark's tokens/s at any batch size). A batch from the middle of the
+ * length order, built as `scoreTokenPairs` builds it: host time to record the forward, GPU time
+ * per program (timestamp queries), and the readback, each measured on its own.
+ */
+async function profileLoglikelihoodBatch(
+  model: LlamaModel,
+  pairs: readonly { context: number[]; continuation: number[] }[],
+  batchSize: number,
+): Promise<Record<string, unknown>> {
+  const wholes = pairs.map((p) => [...p.context, ...p.continuation]);
+  const order = wholes.map((_, i) => i).sort((a, b) => wholes[b]!.length - wholes[a]!.length);
+  const middle = Math.max(0, Math.floor(order.length / 2) - Math.floor(batchSize / 2));
+  const chunk = order.slice(middle, middle + batchSize);
+  const inputs = chunk.map((i) => wholes[i]!.slice(0, -1));
+  const width = Math.max(...inputs.map((row) => row.length));
+  const padded = inputs.map((row) => [...row, ...new Array<number>(width - row.length).fill(0)]);
+  const positions: [number, number][] = [];
+  chunk.forEach((i, r) => {
+    const contLength = pairs[i]!.continuation.length;
+    for (let j = 0; j < contLength; j++) positions.push([r, inputs[r]!.length - contLength + j]);
+  });
+  const vocab = model.config.vocabSize;
+  const score = () =>
+    tfAll.tidy(() => {
+      const logits = tfAll.reshape(model.forward(padded, { logitPositions: positions }) as never, [
+        positions.length,
+        vocab,
+      ]);
+      const logSoftmax = tfAll.logSoftmax(logits);
+      return [logSoftmax, tfAll.argMax(logSoftmax, 1)];
+    }) as unknown as TensorLike[];
+  // Warm (shaders for this width), then one timed pass split into recording and readback.
+  for (const t of score()) await (t as unknown as { data(): Promise<unknown> }).data();
+  const recordStart = performance.now();
+  const outputs = score();
+  const recordMs = performance.now() - recordStart;
+  await Promise.all(outputs.map((t) => (t as unknown as { data(): Promise<unknown> }).data()));
+  const totalMs = performance.now() - recordStart;
+  tf.dispose(outputs as never);
+  const gpu = await profileGpu(score);
+  return {
+    rows: chunk.length,
+    width,
+    tokens: inputs.reduce((a, row) => a + row.length, 0),
+    paddedTokens: chunk.length * width,
+    logitRows: positions.length,
+    recordMs,
+    totalMs,
+    readbackAfterRecordMs: totalMs - recordMs,
+    gpu,
+  };
 }
 
 async function trainStage(dir: string): Promise<void> {
@@ -1162,6 +1219,18 @@ async function hellaswagStage(dir: string): Promise<void> {
       peakRssMiB: peakRssBytes() / MIB,
     });
     if (args['pairs-out'] !== undefined) writeFileSync(args['pairs-out'], JSON.stringify(pairs));
+    if (args.profile) {
+      // A failed profile must not void the evaluation above.
+      entry.batchProfile = await profileLoglikelihoodBatch(
+        model,
+        pairs.map(([context, continuation]) => ({
+          context: context as number[],
+          continuation: continuation as number[],
+        })),
+        batchSize,
+      ).catch((error: unknown) => ({ error: String(error) }));
+      log(`hellaswag batch profile: ${JSON.stringify(entry.batchProfile).slice(0, 3000)}`);
+    }
     log(
       `hellaswag ${limit} docs, ${requests.length} requests, ${tokens} input tokens: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s), batch ${batchSize}`,
     );

@@ -79,7 +79,8 @@ node_stage() { # label, timeout, bundle arguments...
         .carry/gpu/data/special_tokens_map.json "$MODEL"/
       xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
       node_stage "full HellaSwag eval" "$(left 540 90)" --stages hellaswag --hellaswag /tmp/hellaswag.jsonl \
-        --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hellaswag-pairs.json ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT}
+        --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hellaswag-pairs.json ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT} \
+        ${PROFILE:+--profile}
       echo "== PyTorch: the same HellaSwag requests (t=${SECONDS}s)"
       [ -f /tmp/hellaswag-pairs.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
         --model-dir "$MODEL" --pairs /tmp/hellaswag-pairs.json --json "$OUT/torch-hellaswag.json" \
@@ -139,7 +140,7 @@ node_stage() { # label, timeout, bundle arguments...
       xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
       node_stage "HellaSwag eval, f16 tensor cores" "$(left 540 60)" --f16-tensor-cores --f16 --stages hellaswag \
         --hellaswag /tmp/hellaswag.jsonl --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hs-f16.json \
-        ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT}
+        ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT} ${PROFILE:+--profile}
       [ -f /tmp/hs-f16.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
         --model-dir "$MODEL" --pairs /tmp/hs-f16.json --json "$OUT/torch-hs-f16.json" \
         --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed" ;;

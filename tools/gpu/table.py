@@ -171,8 +171,23 @@ def hellaswag_table(node, base):
                     f"{fmt(ref.get('nodeVsTorchFp32', {}).get('meanRelDiff'))} (max {fmt(ref.get('nodeVsTorchFp32', {}).get('maxRelDiff'))}) |")
     if not rows:
         return []
-    return ["| evaluation | webgpu | PyTorch fp32 strict / bf16 tokens/s (same ids) | ratio | mean relative Δ log-prob vs PyTorch fp32 |",
-            "|---|---|---|---|---|", *rows, ""]
+    out = ["| evaluation | webgpu | PyTorch fp32 strict / bf16 tokens/s (same ids) | ratio | mean relative Δ log-prob vs PyTorch fp32 |",
+           "|---|---|---|---|---|", *rows, ""]
+    for key in ("hellaswag", "hellaswag_generic", "hellaswag_w8a8", "hellaswag_f16"):
+        batch = node.get(key, {}).get("batchProfile")
+        if not batch:
+            continue
+        if "error" in batch:
+            out += [f"- {key}: batch profile failed: {batch['error'][:160]}", ""]
+            continue
+        gpu = batch.get("gpu", {})
+        out += [f"One loglikelihood batch of {key} ({batch.get('rows')} rows × width {batch.get('width')}, "
+                f"{batch.get('tokens')} tokens, {batch.get('logitRows')} logit rows): recording {fmt(batch.get('recordMs'))} ms, "
+                f"recording + readback {fmt(batch.get('totalMs'))} ms; GPU kernels {fmt(gpu.get('kernelMs'))} ms over "
+                f"{gpu.get('dispatches')} dispatches:", "", "| program | GPU ms | dispatches |", "|---|---|---|"]
+        out += [f"| {item['label']} | {fmt(item['ms'])} | {item['count']} |" for item in gpu.get("byClass", [])[:12]]
+        out.append("")
+    return out
 
 
 def main() -> None:
