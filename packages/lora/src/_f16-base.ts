@@ -14,9 +14,9 @@ let f16BaseProducts = false;
 
 /**
  * Switches the frozen base's products of LoRA training to the f16 tensor cores (webgpu with
- * `f16TensorCores`): in every `LoraLinear` over a dense or NF4 base, `x·Wᵀ` forward and
- * `dy·W` for dx round both operands to f16 (each row scaled by a power of two, f32 sums; TF32's
- * precision), while the LoRA branch, its gradients, the optimizer and everything else stay f32.
+ * `f16TensorCores`): in every unmerged `LoraLinear` over a dense or NF4 base (with or without
+ * dropout), `x·Wᵀ` forward and `dy·W` for dx round both operands to f16 (each row scaled by a
+ * power of two, f32 sums; TF32's precision), while the LoRA branch, its gradients, the optimizer and everything else stay f32.
  * The base weight is dequantized and rounded per use, so the 4-bit base keeps its memory. A
  * mixed-precision mode in the spirit of PyTorch's TF32, off by default: exact f32 training is
  * the default, and the losses it gives are compared with f32 in BENCHMARKS.md. Throws where the
@@ -51,4 +51,22 @@ export function f16BaseProduct(
     const right = layout === 'nk' ? weight : (tf.transpose(weight) as tf.Tensor2D);
     return f16MatMul(packRowsF16(x, F16_ROW_TILE), packRowsF16(right, F16_COLUMN_TILE));
   });
+}
+
+/**
+ * `base.apply(x)` with the base's products on the f16 tensor cores (forward `x·Wᵀ`, dx `dy·W`),
+ * for the LoRA layers that cannot take the fused path (dropout > 0, few rows). Undefined when
+ * {@link useF16BaseProducts} is off or the base is neither dense nor NF4.
+ * @internal
+ */
+export function f16BaseApply(base: Linear, x: tf.Tensor): tf.Tensor | undefined {
+  if (!f16BaseProducts || tf.getBackend() !== 'webgpu') return undefined;
+  if (!(base instanceof DenseLinear || base instanceof Nf4Linear)) return undefined;
+  const leading = x.shape.slice(0, -1);
+  const op = tf.customGrad(((input: tf.Tensor2D) => ({
+    value: f16BaseProduct(base, input, 'nk') as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor2D) => f16BaseProduct(base, dy, 'kn') as tf.Tensor2D,
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const y = op(tf.reshape(x, [-1, base.inFeatures]));
+  return tf.reshape(y, [...leading, base.outFeatures]);
 }

@@ -105,6 +105,36 @@ describe.skipIf(!webgpu)('f16 row packing on the webgpu backend', () => {
   );
 
   it.runIf(webgpu && tf.getBackend() === 'webgpu' && supportsF16MatMul())(
+    'uses f16 base products with dropout too (the unfused path), close to f32',
+    async () => {
+      await tf.setBackend('webgpu');
+      const base = new DenseLinear(
+        'v_proj',
+        tf.randomUniform([128, 256], -0.05, 0.05, 'float32', 4) as tf.Tensor2D,
+      );
+      const lora = new LoraLinear(base, { r: 4, alpha: 8, dropout: 0.1 });
+      lora.training = true;
+      const x = tf.randomUniform([96, 256], -1, 1, 'float32', 5);
+      const run = () => {
+        lora.restoreDropoutState(0);
+        return tf.variableGrads(
+          () => tf.sum(tf.square(lora.apply(x))) as tf.Scalar,
+          [lora.loraA as tf.Variable],
+        );
+      };
+      const f32 = run();
+      useF16BaseProducts(true);
+      const f16 = run();
+      useF16BaseProducts(false);
+      const rel = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.norm(tf.sub(a, b)).dataSync()[0]! / tf.norm(b).dataSync()[0]!;
+      expect(rel(f16.value, f32.value)).toBeLessThan(1e-3);
+      const name = (lora.loraA as tf.Variable).name;
+      expect(rel(f16.grads[name]!, f32.grads[name]!)).toBeLessThan(1e-3);
+    },
+  );
+
+  it.runIf(webgpu && tf.getBackend() === 'webgpu' && supportsF16MatMul())(
     'multiplies like the float64 product of the reference halves, on the f16 tensor cores',
     async () => {
       await tf.setBackend('webgpu');

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { f16BaseProduct } from './_f16-base';
+import { f16BaseApply, f16BaseProduct } from './_f16-base';
 import { deriveSeed, normalArray, uniformArray } from './_prng';
 import { DenseLinear, denseWeightOf } from './dense-linear';
 import { LoraError } from './errors';
@@ -150,8 +150,9 @@ export class LoraLinear implements Linear {
         const fused = this.fusedApply(x);
         if (fused !== undefined) return fused;
       }
-      const result = this.base.apply(x);
-      if (this.merged) return result;
+      if (this.merged) return this.base.apply(x);
+      // f16 base products (opt-in) also where the fused path does not apply (dropout, few rows).
+      const result = f16BaseApply(this.base, x) ?? this.base.apply(x);
       let input = x;
       if (this.training && this.dropout > 0) {
         // A fresh, reproducible mask per call: the seed advances with every training forward.
