@@ -4,7 +4,9 @@ import {
   type PackedRows,
   PackRowsProgram,
   packRows,
+  RAW_PRODUCT_ENTRY,
   type RowProductFamily,
+  rawProductHeader,
   rowProduct,
   SUBGROUP_SIZE,
   subgroupMatrixUnsupportedReason,
@@ -148,30 +150,11 @@ export function f16MatMulSource(n: number, kWords: number): string {
   }
   workgroupBarrier();`);
   }
-  return `enable f16;
-enable subgroups;
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
-struct Uniforms { NAN : f32 };
-@group(0) @binding(0) var<storage, read_write> result : array<f32>;
-@group(0) @binding(1) var<storage, read> xh : array<u32>;
-@group(0) @binding(2) var<storage, read> wh : array<u32>;
-@group(0) @binding(3) var<storage, read> ax : array<f32>;
-@group(0) @binding(4) var<storage, read> aw : array<f32>;
-@group(0) @binding(5) var<uniform> uniforms : Uniforms;
-const N = ${n}u;
-const WORDS = ${kWords}u;
-var<workgroup> tileA : array<f16, ${128 * STRIDE}>;
+  return `${rawProductHeader({ enables: ['f16'], x: 'xh', w: 'wh', word: 'u32', n, kWords })}var<workgroup> tileA : array<f16, ${128 * STRIDE}>;
 var<workgroup> tileB : array<f16, ${64 * STRIDE}>;
 var<workgroup> scratch : array<array<f32, 512>, 4>;
 ${WGSL_ROW_SCALE}
-@compute @workgroup_size(128)
-fn _start(@builtin(workgroup_id) group : vec3<u32>,
-          @builtin(local_invocation_index) local : u32,
-          @builtin(subgroup_id) sub : u32,
-          @builtin(subgroup_invocation_id) lane : u32) {
-  _ = uniforms.NAN;
-  let rowBase = group.y * 128u;
+${RAW_PRODUCT_ENTRY}
   let colBase = group.x * 64u;
   let subRow = (sub / 2u) * 64u;
   let subCol = (sub % 2u) * 32u;

@@ -5,7 +5,9 @@ import {
   type PackedRows,
   PackRowsProgram,
   packRows,
+  RAW_PRODUCT_ENTRY,
   type RowProductFamily,
+  rawProductHeader,
   rowProduct,
   SUBGROUP_SIZE,
   subgroupMatrixUnsupportedReason,
@@ -159,28 +161,10 @@ export function int8MatMulSource(n: number, kWords: number, tn: number): string 
   }
   workgroupBarrier();`);
   }
-  return `enable subgroups;
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
-struct Uniforms { NAN : f32 };
-@group(0) @binding(0) var<storage, read_write> result : array<f32>;
-@group(0) @binding(1) var<storage, read> xq : array<i32>;
-@group(0) @binding(2) var<storage, read> wq : array<i32>;
-@group(0) @binding(3) var<storage, read> ax : array<f32>;
-@group(0) @binding(4) var<storage, read> aw : array<f32>;
-@group(0) @binding(5) var<uniform> uniforms : Uniforms;
-const N = ${n}u;
-const WORDS = ${kWords}u;
-var<workgroup> tileA : array<i32, ${128 * 20}>;
+  return `${rawProductHeader({ enables: [], x: 'xq', w: 'wq', word: 'i32', n, kWords })}var<workgroup> tileA : array<i32, ${128 * 20}>;
 var<workgroup> tileB : array<i32, ${rowsB * 20}>;
 var<workgroup> scratch : array<array<i32, ${256 * tn}>, 4>;
-@compute @workgroup_size(128)
-fn _start(@builtin(workgroup_id) group : vec3<u32>,
-          @builtin(local_invocation_index) local : u32,
-          @builtin(subgroup_id) sub : u32,
-          @builtin(subgroup_invocation_id) lane : u32) {
-  _ = uniforms.NAN;
-  let rowBase = group.y * 128u;
+${RAW_PRODUCT_ENTRY}
   let colBase = group.x * ${rowsB}u;
   let subRow = (sub / 2u) * 64u;
   let subCol = (sub % 2u) * ${16 * tn}u;

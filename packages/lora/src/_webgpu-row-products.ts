@@ -112,6 +112,47 @@ export function installRawShaderHook(device: WebgpuDeviceLike): void {
 }
 
 /**
+ * The start of a raw product's source: the enables, tfjs's bindings (0 the f32 result, 1–2 the
+ * packed operands named `x` and `w` with element type `word`, 3–4 their row absmax, 5 tfjs's
+ * uniforms), and the constants `N` (output columns) and `WORDS` (words per row).
+ */
+export function rawProductHeader(options: {
+  enables: readonly string[];
+  x: string;
+  w: string;
+  word: 'i32' | 'u32';
+  n: number;
+  kWords: number;
+}): string {
+  const { x, w, word } = options;
+  return `${options.enables.map((name) => `enable ${name};\n`).join('')}enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
+struct Uniforms { NAN : f32 };
+@group(0) @binding(0) var<storage, read_write> result : array<f32>;
+@group(0) @binding(1) var<storage, read> ${x} : array<${word}>;
+@group(0) @binding(2) var<storage, read> ${w} : array<${word}>;
+@group(0) @binding(3) var<storage, read> ax : array<f32>;
+@group(0) @binding(4) var<storage, read> aw : array<f32>;
+@group(0) @binding(5) var<uniform> uniforms : Uniforms;
+const N = ${options.n}u;
+const WORDS = ${options.kWords}u;
+`;
+}
+
+/**
+ * The entry point of a raw product (4 subgroups of 32): the workgroup id, the invocation's index
+ * in the workgroup, its subgroup and its lane, and `rowBase`, the tile's first output row.
+ */
+export const RAW_PRODUCT_ENTRY = `@compute @workgroup_size(128)
+fn _start(@builtin(workgroup_id) group : vec3<u32>,
+          @builtin(local_invocation_index) local : u32,
+          @builtin(subgroup_id) sub : u32,
+          @builtin(subgroup_invocation_id) lane : u32) {
+  _ = uniforms.NAN;
+  let rowBase = group.y * 128u;`;
+
+/**
  * A product of two packed operands as a raw WGSL program: inputs `x words, w words, x absmax,
  * w absmax` (tfjs binds them 1–4 in this order), output `[rowsPadded, n]` f32, one workgroup of
  * 128 per `rowTile × columnTile` tile of the output.
