@@ -23,6 +23,7 @@ import {
   int8ProductReference,
   quantizeRowsReference,
 } from '../../packages/lora/src/_int8-reference';
+import type { F16FixtureCase } from '../../packages/lora/src/_test-helpers';
 import { f16MatMul, packRowsF16 } from '../../packages/lora/src/_webgpu-f16';
 import { int8MatMul, quantizeRowsInt8 } from '../../packages/lora/src/_webgpu-int8';
 import {
@@ -1260,6 +1261,29 @@ const FORWARD_SHAPES: readonly [string, number, number][] = [
   ['lm_head', 2048, 128256],
 ];
 
+/**
+ * T(FL)OP/s of a tensor-core product of packed operands (`x` packed once, and packed inside each
+ * call), and of our f32 tiled kernel on the same f32 operands.
+ */
+async function rowProductSpeeds<Packed extends { words: TfTypes.Tensor; absmax: TfTypes.Tensor }>(
+  x: TfTypes.Tensor2D,
+  w: TfTypes.Tensor2D,
+  xPacked: Packed,
+  pack: (x: TfTypes.Tensor2D) => Packed,
+  product: (x: Packed) => TfTypes.Tensor,
+): Promise<{ product: number; withPack: number; f32: number }> {
+  const ops = 2 * (x.shape[0] as number) * (x.shape[1] as number) * (w.shape[0] as number);
+  const alone = await gpuSeconds(() => product(xPacked) as unknown as TensorLike);
+  const withPack = await gpuSeconds(() => {
+    const packed = pack(x);
+    const y = product(packed);
+    tfAll.dispose([packed.words, packed.absmax]);
+    return y as unknown as TensorLike;
+  });
+  const f32 = await gpuSeconds(() => tiledMatMul(x, w, 'nk') as unknown as TensorLike);
+  return { product: ops / alone / 1e12, withPack: ops / withPack / 1e12, f32: ops / f32 / 1e12 };
+}
+
 async function int8KernelsStage(): Promise<void> {
   const rows = Number(args['kernel-rows']);
   const shapes: Record<string, unknown>[] = [];
@@ -1331,23 +1355,21 @@ async function int8KernelsStage(): Promise<void> {
         codesChecked: 8 * k,
         codeMismatches,
       });
-      const ops = 2 * rows * k * n;
-      const int8 = await gpuSeconds(() => int8MatMul(xq, wq) as unknown as TensorLike);
-      const withQuant = await gpuSeconds(() => {
-        const q = quantizeRowsInt8(x, 128);
-        const y = int8MatMul(q, wq);
-        tfAll.dispose([q.words, q.absmax]);
-        return y as unknown as TensorLike;
-      });
-      const f32 = await gpuSeconds(() => tiledMatMul(x, w, 'nk') as unknown as TensorLike);
+      const speed = await rowProductSpeeds(
+        x,
+        w,
+        xq,
+        (a) => quantizeRowsInt8(a, 128),
+        (a) => int8MatMul(a, wq),
+      );
       Object.assign(row, {
-        int8Tops: ops / int8 / 1e12,
-        int8WithQuantizeTops: ops / withQuant / 1e12,
-        f32Tflops: ops / f32 / 1e12,
-        speedupOverF32: f32 / withQuant,
+        int8Tops: speed.product,
+        int8WithQuantizeTops: speed.withPack,
+        f32Tflops: speed.f32,
+        speedupOverF32: speed.withPack / speed.f32,
       });
       log(
-        `int8 ${name} ${rows}×${k}×${n}: ${(ops / int8 / 1e12).toFixed(1)} TOPS (${(ops / withQuant / 1e12).toFixed(1)} with activation quantization) vs f32 tiled ${(ops / f32 / 1e12).toFixed(1)} TFLOP/s; product mismatches ${productMismatches}/${checkRows * checkCols} (max rel ${maxRel.toExponential(1)}), code mismatches ${codeMismatches}/${8 * k}`,
+        `int8 ${name} ${rows}×${k}×${n}: ${speed.product.toFixed(1)} TOPS (${speed.withPack.toFixed(1)} with activation quantization) vs f32 tiled ${speed.f32.toFixed(1)} TFLOP/s; product mismatches ${productMismatches}/${checkRows * checkCols} (max rel ${maxRel.toExponential(1)}), code mismatches ${codeMismatches}/${8 * k}`,
       );
     } catch (error) {
       row.error = String((error as Error)?.stack ?? error);
@@ -1370,17 +1392,9 @@ async function f16KernelsStage(): Promise<void> {
   // The unit test's fixture (numpy's float16 rounding, float64 sums), which needs NVIDIA: the
   // product against `output`, in units of Σ|x·w| (the test's bound is K·2^-24).
   const fixture = JSON.parse(readFileSync('test-fixtures/lora/f16_rows.json', 'utf8')) as {
-    cases: {
-      name: string;
-      rows: number;
-      out: number;
-      k: number;
-      x: number[];
-      w: number[];
-      output: number[];
-      absSum: number[];
-    }[];
+    cases: F16FixtureCase[];
   };
+
   for (const c of fixture.cases) {
     try {
       const x = packRowsF16(tfAll.tensor2d(c.x, [c.rows, c.k]), 128);
@@ -1469,25 +1483,23 @@ async function f16KernelsStage(): Promise<void> {
         f16ErrorOverAbsSum: { worst: stats.f16.worst, mean: stats.f16.sum / count },
         f32ErrorOverAbsSum: { worst: stats.f32.worst, mean: stats.f32.sum / count },
       });
-      const ops = 2 * rows * k * n;
       const packed = packRowsF16(x, 128);
       held.push(packed.words, packed.absmax);
-      const product = await gpuSeconds(() => f16MatMul(packed, wh) as unknown as TensorLike);
-      const withPack = await gpuSeconds(() => {
-        const p = packRowsF16(x, 128);
-        const y = f16MatMul(p, wh);
-        tfAll.dispose([p.words, p.absmax]);
-        return y as unknown as TensorLike;
-      });
-      const tiled = await gpuSeconds(() => tiledMatMul(x, w, 'nk') as unknown as TensorLike);
+      const speed = await rowProductSpeeds(
+        x,
+        w,
+        packed,
+        (a) => packRowsF16(a, 128),
+        (a) => f16MatMul(a, wh),
+      );
       Object.assign(row, {
-        f16Tflops: ops / product / 1e12,
-        f16WithPackTflops: ops / withPack / 1e12,
-        f32Tflops: ops / tiled / 1e12,
-        speedupOverF32: tiled / withPack,
+        f16Tflops: speed.product,
+        f16WithPackTflops: speed.withPack,
+        f32Tflops: speed.f32,
+        speedupOverF32: speed.withPack / speed.f32,
       });
       log(
-        `f16 ${name} ${rows}×${k}×${n}: ${(ops / product / 1e12).toFixed(1)} TFLOP/s (${(ops / withPack / 1e12).toFixed(1)} with packing x) vs f32 tiled ${(ops / tiled / 1e12).toFixed(1)}; error / Σ|xw| f16 worst ${stats.f16.worst.toExponential(2)} mean ${(stats.f16.sum / count).toExponential(2)}, f32 worst ${stats.f32.worst.toExponential(2)}`,
+        `f16 ${name} ${rows}×${k}×${n}: ${speed.product.toFixed(1)} TFLOP/s (${speed.withPack.toFixed(1)} with packing x) vs f32 tiled ${speed.f32.toFixed(1)}; error / Σ|xw| f16 worst ${stats.f16.worst.toExponential(2)} mean ${(stats.f16.sum / count).toExponential(2)}, f32 worst ${stats.f32.worst.toExponential(2)}`,
       );
     } catch (error) {
       row.error = String((error as Error)?.stack ?? error);

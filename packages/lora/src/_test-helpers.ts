@@ -102,50 +102,84 @@ export const TOY_SHAPES: Record<string, [number, number]> = {
   'mlp.down_proj': [16, 24],
 };
 
-/** One case of `test-fixtures/lora/int8_vectorwise.json` (tools/reference/int8_vectorwise_np.py). */
-export interface Int8FixtureCase {
+/** The fields the two row-product fixtures share (x `[rows, k]`, w `[out, k]`, output `[rows, out]`). */
+export interface RowProductFixtureCase {
   name: string;
   rows: number;
   out: number;
   k: number;
   x: number[];
   w: number[];
-  xCodes: number[];
   xAbsmax: number[];
-  wCodes: number[];
   wAbsmax: number[];
-  /** Exact int64 sums of the quantized product, `[rows, out]`. */
-  sums: number[];
-  /** f32(sum) · (absmax_x · absmax_w · f32(1/127²)) in float32. */
   output: number[];
 }
 
-/** bitsandbytes' int8 row quantizer replayed in numpy float32, with exact products. */
-export function int8Fixture(): { cases: Int8FixtureCase[] } {
-  return JSON.parse(readFileSync(fixturePath('lora', 'int8_vectorwise.json'), 'utf8'));
+/** `test-fixtures/lora/int8_vectorwise.json` (tools/reference/int8_vectorwise_np.py). */
+export interface Int8FixtureCase extends RowProductFixtureCase {
+  xCodes: number[];
+  wCodes: number[];
+  /** Exact int64 sums of the quantized product, `[rows, out]`; `output` is f32(sum) · (absmax_x ·
+   * absmax_w · f32(1/127²)) in float32. */
+  sums: number[];
 }
 
-/** One case of `test-fixtures/lora/f16_rows.json` (tools/reference/f16_rows_np.py). */
-export interface F16FixtureCase {
-  name: string;
-  rows: number;
-  out: number;
-  k: number;
-  x: number[];
-  w: number[];
+/** `test-fixtures/lora/f16_rows.json` (tools/reference/f16_rows_np.py). */
+export interface F16FixtureCase extends RowProductFixtureCase {
   /** IEEE binary16 bits of each row scaled by 2^(14 − floor(log2 absmax)), nearest-even. */
   xHalfBits: number[];
-  xAbsmax: number[];
   wHalfBits: number[];
-  wAbsmax: number[];
-  /** The f16 product (float64 sums) times the two rows' scales, `[rows, out]`. */
-  output: number[];
-  /** x · wᵀ in float64 on the f32 operands, and Σ|x|·|w| (the error scale). */
+  /** x · wᵀ in float64 on the f32 operands; `output` is the f16 product (float64 sums) times the
+   * two rows' scales. */
   exact: number[];
+  /** Σ|x|·|w| per output, the scale of summation error. */
   absSum: number[];
 }
 
-/** The f16 row packing replayed in numpy, with float64 products. */
-export function f16Fixture(): { cases: F16FixtureCase[] } {
-  return JSON.parse(readFileSync(fixturePath('lora', 'f16_rows.json'), 'utf8'));
+/**
+ * A row-product fixture made by a numpy script: bitsandbytes' int8 row quantizer replayed in
+ * float32 with exact products (`int8_vectorwise.json`), or the f16 row packing with float64
+ * products (`f16_rows.json`).
+ */
+export function rowProductFixture<Case extends RowProductFixtureCase>(
+  file: 'int8_vectorwise.json' | 'f16_rows.json',
+): { cases: Case[] } {
+  return JSON.parse(readFileSync(fixturePath('lora', file), 'utf8'));
+}
+
+/**
+ * The values of the first `rows × cols` of packed rows (`kWords` int32 words per row, read as
+ * `View` elements), and how many values of the padding (columns past `cols`, rows past `rows`,
+ * up to `rowsPadded`) are not 0.
+ */
+export function unpackRows(
+  words: Int32Array,
+  shape: { rows: number; cols: number; rowsPadded: number; kWords: number },
+  View: Int8ArrayConstructor | Uint16ArrayConstructor,
+): { values: number[]; nonzeroPadding: number } {
+  const all = new View(
+    words.buffer as ArrayBuffer,
+    words.byteOffset,
+    words.byteLength / View.BYTES_PER_ELEMENT,
+  );
+  const rowLength = all.length / shape.rowsPadded;
+  const values: number[] = [];
+  let nonzeroPadding = 0;
+  for (let r = 0; r < shape.rowsPadded; r++) {
+    for (let c = 0; c < rowLength; c++) {
+      const value = all[r * rowLength + c] as number;
+      if (r < shape.rows && c < shape.cols) values.push(value);
+      else if (value !== 0) nonzeroPadding++;
+    }
+  }
+  return { values, nonzeroPadding };
+}
+
+/** A model of one projection, for the `use…Projections` conversions. */
+export function oneLayerModel(layer: Linear): LoraTargetModel {
+  return {
+    mapProjections: (fn: (l: Linear, i: number, f: string) => Linear) => {
+      fn(layer, 0, layer.name);
+    },
+  } as unknown as LoraTargetModel;
 }

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useF16BaseProducts } from './_f16-base';
-import { f16Fixture } from './_test-helpers';
+import { type F16FixtureCase, oneLayerModel, rowProductFixture, unpackRows } from './_test-helpers';
 import { f16MatMul, f16MatMulSource, packRowsF16, supportsF16MatMul } from './_webgpu-f16';
 import { hasWebgpu } from './_webgpu-probe';
 import { DenseLinear } from './dense-linear';
@@ -14,17 +14,7 @@ import { F16Linear, useF16Projections } from './f16-linear';
 import { LoraLinear } from './lora-linear';
 
 const webgpu = await hasWebgpu();
-const fixture = f16Fixture();
-
-/** The f16 bits of `[rows, cols]` out of the packed words (`kWords` per row, 2 halves each). */
-function unpack(words: Int32Array, rows: number, cols: number, kWords: number): number[] {
-  const halves = new Uint16Array(words.buffer, words.byteOffset, words.length * 2);
-  const out: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out.push(halves[r * kWords * 2 + c] as number);
-  }
-  return out;
-}
+const fixture = rowProductFixture<F16FixtureCase>('f16_rows.json');
 
 describe.skipIf(!webgpu)('f16 row packing on the webgpu backend', () => {
   afterAll(async () => {
@@ -41,14 +31,9 @@ describe.skipIf(!webgpu)('f16 row packing on the webgpu backend', () => {
       const words = (await packed.words.data()) as Int32Array;
       const absmax = (await packed.absmax.data()) as Float32Array;
       expect(Array.from(absmax.subarray(0, c.rows))).toEqual(c.xAbsmax);
-      expect(unpack(words, c.rows, c.k, packed.kWords)).toEqual(c.xHalfBits);
-      // Padding (columns past k, rows past rows) is zero.
-      const halves = new Uint16Array(words.buffer, words.byteOffset, words.length * 2);
-      for (let r = 0; r < packed.rowsPadded; r++) {
-        for (let col = r < c.rows ? c.k : 0; col < packed.kWords * 2; col++) {
-          expect(halves[r * packed.kWords * 2 + col]).toBe(0);
-        }
-      }
+      const halves = unpackRows(words, { ...packed, cols: c.k }, Uint16Array);
+      expect(halves.values).toEqual(c.xHalfBits);
+      expect(halves.nonzeroPadding).toBe(0);
       tf.dispose([x, packed.words, packed.absmax]);
     });
   }
@@ -57,11 +42,8 @@ describe.skipIf(!webgpu)('f16 row packing on the webgpu backend', () => {
     await tf.setBackend('webgpu');
     if (supportsF16MatMul()) return; // an NVIDIA machine started with f16TensorCores
     const layer = new DenseLinear('q_proj', tf.zeros([4, 64]) as tf.Tensor2D);
-    const model = {
-      mapProjections: (fn: (l: DenseLinear, i: number, f: string) => unknown) => fn(layer, 0, 'q'),
-    };
     expect(() => F16Linear.fromLinear(layer)).toThrow(LoraError);
-    expect(() => useF16Projections(model as never)).toThrow(
+    expect(() => useF16Projections(oneLayerModel(layer))).toThrow(
       /f16 subgroup matrices.*f16TensorCores: true/,
     );
     layer.dispose();
@@ -76,63 +58,40 @@ describe.skipIf(!webgpu)('f16 row packing on the webgpu backend', () => {
     useF16BaseProducts(false);
   });
 
-  it.runIf(webgpu && tf.getBackend() === 'webgpu' && supportsF16MatMul())(
-    'trains a LoRA layer with f16 base products close to the f32 kernels (output and gradients)',
-    async () => {
-      await tf.setBackend('webgpu');
-      const base = new DenseLinear(
-        'q_proj',
-        tf.randomUniform([256, 512], -0.05, 0.05, 'float32', 1) as tf.Tensor2D,
-      );
-      const lora = new LoraLinear(base, { r: 8, alpha: 16 });
-      lora.loraB.assign(tf.randomUniform([256, 8], -0.1, 0.1, 'float32', 2));
-      const x = tf.randomUniform([128, 512], -1, 1, 'float32', 3);
-      const run = () =>
-        tf.variableGrads(
-          () => tf.sum(tf.square(lora.apply(x))) as tf.Scalar,
-          [lora.loraA as tf.Variable],
+  // dropout 0 takes the fused path (the base product inside the LoRA layer's custom gradient),
+  // dropout > 0 the unfused one (the base as its own op).
+  for (const dropout of [0, 0.1]) {
+    it.runIf(webgpu && tf.getBackend() === 'webgpu' && supportsF16MatMul())(
+      `trains a LoRA layer (dropout ${dropout}) with f16 base products close to f32 (output and gradients)`,
+      async () => {
+        await tf.setBackend('webgpu');
+        const base = new DenseLinear(
+          'q_proj',
+          tf.randomUniform([256, 512], -0.05, 0.05, 'float32', 1) as tf.Tensor2D,
         );
-      const f32 = run();
-      useF16BaseProducts(true);
-      const f16 = run();
-      useF16BaseProducts(false);
-      const rel = (a: tf.Tensor, b: tf.Tensor) =>
-        tf.norm(tf.sub(a, b)).dataSync()[0]! / tf.norm(b).dataSync()[0]!;
-      expect(rel(f16.value, f32.value)).toBeLessThan(1e-3);
-      const name = (lora.loraA as tf.Variable).name;
-      expect(rel(f16.grads[name]!, f32.grads[name]!)).toBeLessThan(1e-3);
-    },
-  );
-
-  it.runIf(webgpu && tf.getBackend() === 'webgpu' && supportsF16MatMul())(
-    'uses f16 base products with dropout too (the unfused path), close to f32',
-    async () => {
-      await tf.setBackend('webgpu');
-      const base = new DenseLinear(
-        'v_proj',
-        tf.randomUniform([128, 256], -0.05, 0.05, 'float32', 4) as tf.Tensor2D,
-      );
-      const lora = new LoraLinear(base, { r: 4, alpha: 8, dropout: 0.1 });
-      lora.training = true;
-      const x = tf.randomUniform([96, 256], -1, 1, 'float32', 5);
-      const run = () => {
-        lora.restoreDropoutState(0);
-        return tf.variableGrads(
-          () => tf.sum(tf.square(lora.apply(x))) as tf.Scalar,
-          [lora.loraA as tf.Variable],
-        );
-      };
-      const f32 = run();
-      useF16BaseProducts(true);
-      const f16 = run();
-      useF16BaseProducts(false);
-      const rel = (a: tf.Tensor, b: tf.Tensor) =>
-        tf.norm(tf.sub(a, b)).dataSync()[0]! / tf.norm(b).dataSync()[0]!;
-      expect(rel(f16.value, f32.value)).toBeLessThan(1e-3);
-      const name = (lora.loraA as tf.Variable).name;
-      expect(rel(f16.grads[name]!, f32.grads[name]!)).toBeLessThan(1e-3);
-    },
-  );
+        const lora = new LoraLinear(base, { r: 8, alpha: 16, dropout });
+        lora.training = true;
+        lora.loraB.assign(tf.randomUniform([256, 8], -0.1, 0.1, 'float32', 2));
+        const x = tf.randomUniform([128, 512], -1, 1, 'float32', 3);
+        const run = () => {
+          lora.restoreDropoutState(0); // the same masks in both runs
+          return tf.variableGrads(
+            () => tf.sum(tf.square(lora.apply(x))) as tf.Scalar,
+            [lora.loraA as tf.Variable],
+          );
+        };
+        const f32 = run();
+        useF16BaseProducts(true);
+        const f16 = run();
+        useF16BaseProducts(false);
+        const rel = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.norm(tf.sub(a, b)).dataSync()[0]! / tf.norm(b).dataSync()[0]!;
+        expect(rel(f16.value, f32.value)).toBeLessThan(1e-3);
+        const name = (lora.loraA as tf.Variable).name;
+        expect(rel(f16.grads[name]!, f32.grads[name]!)).toBeLessThan(1e-3);
+      },
+    );
+  }
 
   it.runIf(webgpu && tf.getBackend() === 'webgpu' && supportsF16MatMul())(
     'multiplies like the float64 product of the reference halves, on the f16 tensor cores',

@@ -5,7 +5,7 @@ import { quantize4bit } from '@qlora/nf4';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { int8ProductReference, quantizeRowsReference } from './_int8-reference';
-import { int8Fixture, randomFloats } from './_test-helpers';
+import { type Int8FixtureCase, randomFloats, rowProductFixture } from './_test-helpers';
 import { DenseLinear } from './dense-linear';
 import { LoraError } from './errors';
 import { Int8Linear, useInt8Projections } from './int8-linear';
@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 
 describe('Int8Linear, emulated arithmetic', () => {
-  for (const c of int8Fixture().cases) {
+  for (const c of rowProductFixture<Int8FixtureCase>('int8_vectorwise.json').cases) {
     it(`gives bitsandbytes' codes and the exact products' scaled outputs (${c.name})`, async () => {
       const dense = new DenseLinear('q_proj', tf.tensor2d(c.w, [c.out, c.k]));
       const layer = Int8Linear.fromLinear(dense, { arithmetic: 'emulated' });

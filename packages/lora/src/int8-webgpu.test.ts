@@ -4,7 +4,12 @@
 // the same comparison on the H200: tools/gpu/gpu-bench.ts, stage `int8`).
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { int8Fixture } from './_test-helpers';
+import {
+  type Int8FixtureCase,
+  oneLayerModel,
+  rowProductFixture,
+  unpackRows,
+} from './_test-helpers';
 import { int8MatMul, int8MatMulSource, quantizeRowsInt8, supportsInt8MatMul } from './_webgpu-int8';
 import { hasWebgpu } from './_webgpu-probe';
 import { installRawShaderHook, rawWgslProgramCode } from './_webgpu-row-products';
@@ -14,17 +19,7 @@ import { Int8Linear, useInt8Projections } from './int8-linear';
 
 const webgpu = await hasWebgpu();
 
-const fixture = int8Fixture();
-
-/** The int8 codes of `[rows, cols]` out of the packed words (`kWords` per row). */
-function unpack(words: Int32Array, rows: number, cols: number, kWords: number): Int8Array {
-  const bytes = new Int8Array(words.buffer, words.byteOffset, words.byteLength);
-  const out = new Int8Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out[r * cols + c] = bytes[r * kWords * 4 + c] as number;
-  }
-  return out;
-}
+const fixture = rowProductFixture<Int8FixtureCase>('int8_vectorwise.json');
 
 describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
   afterAll(async () => {
@@ -40,15 +35,11 @@ describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
       expect(q.kWords).toBe(Math.ceil(c.k / 64) * 16);
       const words = (await q.words.data()) as Int32Array;
       const absmax = (await q.absmax.data()) as Float32Array;
-      expect(Array.from(unpack(words, c.rows, c.k, q.kWords))).toEqual(c.xCodes);
+      const codes = unpackRows(words, { ...q, cols: c.k }, Int8Array);
+      expect(codes.values).toEqual(c.xCodes);
+      expect(codes.nonzeroPadding).toBe(0);
       expect(Array.from(absmax.subarray(0, c.rows))).toEqual(c.xAbsmax);
       expect(Array.from(absmax.subarray(c.rows)).every((v) => v === 0)).toBe(true);
-      const bytes = new Int8Array(words.buffer, words.byteOffset, words.byteLength);
-      for (let r = 0; r < q.rowsPadded; r++) {
-        for (let col = r < c.rows ? c.k : 0; col < q.kWords * 4; col++) {
-          expect(bytes[r * q.kWords * 4 + col]).toBe(0);
-        }
-      }
       tf.dispose([x, q.words, q.absmax]);
     });
   }
@@ -58,7 +49,9 @@ describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
     const x = tf.tensor2d([0, 0, 0, 0, 1, -2, 0.5, 2], [2, 4]);
     const q = quantizeRowsInt8(x, 128);
     const words = (await q.words.data()) as Int32Array;
-    expect(Array.from(unpack(words, 2, 4, q.kWords))).toEqual([0, 0, 0, 0, 64, -127, 32, 127]);
+    expect(unpackRows(words, { ...q, cols: 4 }, Int8Array).values).toEqual([
+      0, 0, 0, 0, 64, -127, 32, 127,
+    ]);
     expect(Array.from(((await q.absmax.data()) as Float32Array).subarray(0, 2))).toEqual([0, 2]);
     tf.dispose([x, q.words, q.absmax]);
   });
@@ -67,11 +60,8 @@ describe.skipIf(!webgpu)('int8 row quantization on the webgpu backend', () => {
     await tf.setBackend('webgpu');
     if (supportsInt8MatMul()) return; // an NVIDIA machine started with int8TensorCores
     const layer = new DenseLinear('q_proj', tf.zeros([4, 64]) as tf.Tensor2D);
-    const model = {
-      mapProjections: (fn: (l: DenseLinear, i: number, f: string) => unknown) => fn(layer, 0, 'q'),
-    };
     expect(() => Int8Linear.fromLinear(layer)).toThrow(LoraError);
-    expect(() => useInt8Projections(model as never)).toThrow(/int8TensorCores: true/);
+    expect(() => useInt8Projections(oneLayerModel(layer))).toThrow(/int8TensorCores: true/);
     layer.dispose();
   });
 
