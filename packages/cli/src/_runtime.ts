@@ -91,41 +91,48 @@ export interface OpenModelOptions {
 }
 
 /**
- * Switches a loaded model to W8A8 evaluation on the int8 tensor cores (`--w8a8`): an adapter is
- * merged first, then every projection and the head become int8. A device without int8 subgroup
- * matrices gives a NOT_AVAILABLE error that says what it lacks.
+ * The backend of a run with a tensor-core flag (`--w8a8`, `--f16`, `--f16-base`): webgpu, the
+ * only way to the tensor cores (auto means webgpu then); any other explicit backend is a usage
+ * error.
  */
-export async function useW8a8(model: LoadedModel['model']): Promise<{ converted: number }> {
-  const { loraLayers, mergeAndUnload } = await import('@qlora/lora');
-  const { useInt8Inference } = await import('@qlora/trainer');
-  if (loraLayers(model).length > 0) mergeAndUnload(model);
+export function tensorCoreBackend(flag: string | undefined, backend: BackendChoice): BackendChoice {
+  if (flag === undefined) return backend;
+  if (backend !== 'auto' && backend !== 'webgpu') {
+    throw new CliError('USAGE', `${flag}: expected --backend webgpu (or auto), got ${backend}`, {
+      hint: `The tensor cores are reached through WebGPU only; drop ${flag} on other backends.`,
+    });
+  }
+  return 'webgpu';
+}
+
+// A conversion that needs tensor cores the device lacks: NOT_AVAILABLE, with the way back.
+function withTensorCores<T>(flag: string, needs: string, instead: string, convert: () => T): T {
   try {
-    return useInt8Inference(model);
+    return convert();
   } catch (error) {
-    throw new CliError('NOT_AVAILABLE', `--w8a8: ${(error as Error).message}`, {
-      hint: 'W8A8 needs --backend webgpu on a GPU whose Dawn adapter offers int8 subgroup matrices (NVIDIA through Vulkan); drop --w8a8 to evaluate in exact f32.',
+    throw new CliError('NOT_AVAILABLE', `${flag}: ${(error as Error).message}`, {
+      hint: `${flag} needs --backend webgpu on a GPU whose Dawn adapter offers ${needs} subgroup matrices (NVIDIA through Vulkan); drop ${flag} to ${instead} in exact f32.`,
       cause: error,
     });
   }
 }
 
 /**
- * Switches a loaded model to evaluation on the f16 tensor cores (`--f16`): an adapter is merged
- * first, then every projection and the head hold f16 weights. A device without f16 subgroup
- * matrices gives a NOT_AVAILABLE error that says what it lacks.
+ * Switches a loaded model to evaluation on tensor cores: `w8a8` (`--w8a8`, int8 weights and
+ * activations) or `f16` (`--f16`). An adapter is merged first, then every projection and the
+ * head are converted. A device without the subgroup matrices gives a NOT_AVAILABLE error that
+ * says what it lacks.
  */
-export async function useF16(model: LoadedModel['model']): Promise<{ converted: number }> {
+export async function useTensorCoreEvaluation(
+  model: LoadedModel['model'],
+  arithmetic: 'w8a8' | 'f16',
+): Promise<{ converted: number }> {
   const { loraLayers, mergeAndUnload } = await import('@qlora/lora');
-  const { useF16Inference } = await import('@qlora/trainer');
+  const { useF16Inference, useInt8Inference } = await import('@qlora/trainer');
   if (loraLayers(model).length > 0) mergeAndUnload(model);
-  try {
-    return useF16Inference(model);
-  } catch (error) {
-    throw new CliError('NOT_AVAILABLE', `--f16: ${(error as Error).message}`, {
-      hint: '--f16 needs --backend webgpu on a GPU whose Dawn adapter offers f16 subgroup matrices (NVIDIA through Vulkan); drop --f16 to evaluate in exact f32.',
-      cause: error,
-    });
-  }
+  return arithmetic === 'w8a8'
+    ? withTensorCores('--w8a8', 'int8', 'evaluate', () => useInt8Inference(model))
+    : withTensorCores('--f16', 'f16', 'evaluate', () => useF16Inference(model));
 }
 
 /**
@@ -134,14 +141,7 @@ export async function useF16(model: LoadedModel['model']): Promise<{ converted: 
  */
 export async function useF16Base(): Promise<void> {
   const { useF16BaseProducts } = await import('@qlora/lora');
-  try {
-    useF16BaseProducts(true);
-  } catch (error) {
-    throw new CliError('NOT_AVAILABLE', `--f16-base: ${(error as Error).message}`, {
-      hint: '--f16-base needs --backend webgpu on a GPU whose Dawn adapter offers f16 subgroup matrices (NVIDIA through Vulkan); drop --f16-base to train in exact f32.',
-      cause: error,
-    });
-  }
+  withTensorCores('--f16-base', 'f16', 'train', () => useF16BaseProducts(true));
 }
 
 /** Starts the backend and loads a Hugging Face folder with the trainer. */

@@ -2,7 +2,12 @@ import type { LmEvalResults } from '@qlora/metrics';
 import { type BenchmarkPlan, evaluateBenchmarks } from '../_benchmarks';
 import { resolvePath } from '../_fs';
 import { mergeEvalShards } from '../_merge-shards';
-import { type BackendChoice, openModel, useF16, useW8a8 } from '../_runtime';
+import {
+  type BackendChoice,
+  openModel,
+  tensorCoreBackend,
+  useTensorCoreEvaluation,
+} from '../_runtime';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
 import { createProgress } from '../progress';
@@ -125,7 +130,16 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
   }
   const modelDir = resolvePath(io.cwd, options.model);
   const outDir = resolvePath(io.cwd, options.out ?? 'runs/eval');
-  const backend = tensorCoreBackend(options);
+  if (options.w8a8 && options.f16) {
+    throw new CliError('USAGE', '--w8a8 and --f16: expected one of them, got both', {
+      hint: 'Pick one arithmetic for the projections: --f16 (close to f32) or --w8a8 (int8, faster, approximate).',
+    });
+  }
+  const arithmetic = options.w8a8 ? 'w8a8' : options.f16 ? 'f16' : undefined;
+  const backend = tensorCoreBackend(
+    arithmetic && `--${arithmetic}`,
+    (options.backend ?? 'auto') as BackendChoice,
+  );
   const loaded = await openModel(
     modelDir,
     {
@@ -142,13 +156,10 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
     const { loadAdapter } = await import('@qlora/lora/node');
     await loadAdapter(loaded.model, resolvePath(io.cwd, options.adapter));
   }
-  if (options.w8a8) {
-    const { converted } = await useW8a8(loaded.model);
-    io.stderr.write(`w8a8: ${converted} projections on the int8 tensor cores\n`);
-  }
-  if (options.f16) {
-    const { converted } = await useF16(loaded.model);
-    io.stderr.write(`f16: ${converted} projections on the f16 tensor cores\n`);
+  if (arithmetic !== undefined) {
+    const { converted } = await useTensorCoreEvaluation(loaded.model, arithmetic);
+    const cores = arithmetic === 'w8a8' ? 'int8' : 'f16';
+    io.stderr.write(`${arithmetic}: ${converted} projections on the ${cores} tensor cores\n`);
   }
   let progress: ReturnType<typeof createProgress> | undefined;
   let current = '';
@@ -182,24 +193,6 @@ export async function runEval(options: EvalCommandOptions, io: CliIo): Promise<u
   progress?.stop();
   writeEvalReport(out, options, io);
   return out;
-}
-
-/** The backend of a run: `--w8a8` and `--f16` need webgpu (auto means webgpu then). */
-function tensorCoreBackend(options: EvalCommandOptions): BackendChoice {
-  const backend = (options.backend ?? 'auto') as BackendChoice;
-  if (options.w8a8 && options.f16) {
-    throw new CliError('USAGE', '--w8a8 and --f16: expected one of them, got both', {
-      hint: 'Pick one arithmetic for the projections: --f16 (close to f32) or --w8a8 (int8, faster, approximate).',
-    });
-  }
-  const flag = options.w8a8 ? '--w8a8' : options.f16 ? '--f16' : undefined;
-  if (flag === undefined) return backend;
-  if (backend !== 'auto' && backend !== 'webgpu') {
-    throw new CliError('USAGE', `${flag}: expected --backend webgpu (or auto), got ${backend}`, {
-      hint: `The tensor cores are reached through WebGPU only; drop ${flag} on other backends.`,
-    });
-  }
-  return 'webgpu';
 }
 
 /** The result files and metrics, as JSON (`--json`) or as lines after `preface`. */

@@ -1,6 +1,6 @@
 import { buildFinetuneData, promptTemplateOf, runFinetune, trainConfigOf } from '../_finetune';
 import { resolvePath, writeFileAtomic } from '../_fs';
-import { type BackendChoice, openModel, useF16Base } from '../_runtime';
+import { type BackendChoice, openModel, tensorCoreBackend, useF16Base } from '../_runtime';
 import { experimentConfigSchema, resolveFinetune } from '../config';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
@@ -116,16 +116,14 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     hyper.seed,
     mix,
   );
-  const backend = (options.backend ?? 'auto') as BackendChoice;
-  if (options.f16Base && backend !== 'auto' && backend !== 'webgpu') {
-    throw new CliError('USAGE', `--f16-base: expected --backend webgpu (or auto), got ${backend}`, {
-      hint: 'The tensor cores are reached through WebGPU only; drop --f16-base on other backends.',
-    });
-  }
+  const backend = tensorCoreBackend(
+    options.f16Base ? '--f16-base' : undefined,
+    (options.backend ?? 'auto') as BackendChoice,
+  );
   const loaded = await openModel(
     config.models[0]!.path,
     {
-      backend: options.f16Base ? 'webgpu' : backend,
+      backend,
       quantize: config.quantize,
       f16TensorCores: options.f16Base ?? false,
     },
