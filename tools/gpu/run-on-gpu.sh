@@ -32,6 +32,26 @@ node_stage() { # label, timeout, bundle arguments...
   timeout "$limit" node --enable-source-maps .carry/gpu/bundle.mjs --backend "$BACKEND" \
     --model "$MODEL" --out "$OUT/node.json" $TOGGLES "$@" || echo "gpu-bench $label failed: rc=$?"
 }
+cores() { # the bundle flag that starts Dawn with the tensor cores a mode needs: w8a8 or f16
+  [ "$1" = w8a8 ] && echo --int8-tensor-cores || echo --f16-tensor-cores
+}
+hellaswag_data() { # TinyLlama's tokenizer beside the random 1B model; the validation set, lm-eval rules
+  cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
+    .carry/gpu/data/special_tokens_map.json "$MODEL"/
+  xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
+}
+hellaswag_run() { # label, pairs file, PyTorch json, bundle arguments...: EVAL_LIMIT docs (all by
+  # default), then torch_hellaswag.py on the same token ids, log-probabilities compared per request
+  local label=$1 pairs=$2 torch_json=$3
+  shift 3
+  hellaswag_data
+  node_stage "$label" "$(left 540 90)" --stages hellaswag --hellaswag /tmp/hellaswag.jsonl \
+    --eval-batch "${EVAL_BATCH:-32}" --pairs-out "$pairs" ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT} \
+    ${PROFILE:+--profile} "$@"
+  echo "== PyTorch: the same HellaSwag requests (t=${SECONDS}s)"
+  [ -f "$pairs" ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py --model-dir "$MODEL" \
+    --pairs "$pairs" --json "$OUT/$torch_json" --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed"
+}
 {
   source .gpu/gpu-env.sh
   dawn=.carry/gpu/node_modules/webgpu/dist/linux-x64
@@ -73,35 +93,11 @@ node_stage() { # label, timeout, bundle arguments...
       --checkpointing on --kernels off --train-steps "$TRAIN_STEPS" ;;
     train-api) node_stage "train() NF4, checkpointing on" "$(left 110 30)" --stages train-api \
       --checkpointing on --train-steps "$TRAIN_STEPS" ;;
-    hellaswag)
-      # TinyLlama's tokenizer beside the random 1B model; full validation set, lm-eval rules.
-      cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
-        .carry/gpu/data/special_tokens_map.json "$MODEL"/
-      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
-      node_stage "full HellaSwag eval" "$(left 540 90)" --stages hellaswag --hellaswag /tmp/hellaswag.jsonl \
-        --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hellaswag-pairs.json ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT} \
-        ${PROFILE:+--profile}
-      echo "== PyTorch: the same HellaSwag requests (t=${SECONDS}s)"
-      [ -f /tmp/hellaswag-pairs.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
-        --model-dir "$MODEL" --pairs /tmp/hellaswag-pairs.json --json "$OUT/torch-hellaswag.json" \
-        --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed" ;;
-    hellaswag-w8a8)
-      # The same HellaSwag requests in W8A8 (int8 tensor cores), against PyTorch fp32 per request.
-      cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
-        .carry/gpu/data/special_tokens_map.json "$MODEL"/
-      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
-      node_stage "HellaSwag eval, W8A8" "$(left 540 60)" --int8-tensor-cores --w8a8 --stages hellaswag \
-        --hellaswag /tmp/hellaswag.jsonl --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hs-w8a8.json \
-        ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT}
-      [ -f /tmp/hs-w8a8.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
-        --model-dir "$MODEL" --pairs /tmp/hs-w8a8.json --json "$OUT/torch-hs-w8a8.json" \
-        --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed" ;;
+    hellaswag) hellaswag_run "full HellaSwag eval" /tmp/hellaswag-pairs.json torch-hellaswag.json ;;
     hellaswag-check)
       # The same first EVAL_LIMIT docs with the WGSL kernels on and off, each against PyTorch fp32
       # on every request (sample 1).
-      cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
-        .carry/gpu/data/special_tokens_map.json "$MODEL"/
-      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
+      hellaswag_data
       for kernels in ${KERNEL_MODES:-on off}; do
         node_stage "HellaSwag check, kernels $kernels" 60 --stages hellaswag --hellaswag /tmp/hellaswag.jsonl \
           --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hs-$kernels.json --kernels $kernels \
@@ -115,39 +111,26 @@ node_stage() { # label, timeout, bundle arguments...
       timeout "$(left 150 150)" python3 tools/gpu/torch_bench.py --model-dir "$MODEL" \
         --json "$OUT/torch.json" --ref /tmp/llama1b-ref.bin --ref-rows 32 --int8 \
         || echo "torch_bench.py failed: rc=$?" ;;
-    int8)
-      # W8A8 study: the int8 subgroup-matrix product against the f32 tiled kernel (exactness and
-      # speed), then f32 vs W8A8 on the pretrained stories260K reading HellaSwag text.
+    int8 | f16)
+      # The tensor-core studies: the product against its reference and our f32 kernel (int8: bit
+      # for bit against integer arithmetic; f16: error against float64; speed), then f32 against
+      # the converted model on the pretrained stories260K reading HellaSwag text.
+      mode=$([ "$stage" = int8 ] && echo w8a8 || echo f16)
       xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
-      node_stage "W8A8: int8 subgroup-matrix kernels" "$(left 120 30)" --int8-tensor-cores --stages int8-kernels
-      node_stage "W8A8: accuracy on stories260K" "$(left 60 30)" --int8-tensor-cores --stages w8a8-accuracy \
-        --accuracy-model .carry/gpu/stories260k --hellaswag /tmp/hellaswag.jsonl ;;
-    f16)
-      # f16 tensor cores: the product against float64 and our f32 kernel (accuracy, TFLOP/s), then
-      # f32 vs f16 on the pretrained stories260K reading HellaSwag text.
-      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
-      node_stage "f16: subgroup-matrix kernels" "$(left 120 30)" --f16-tensor-cores --stages f16-kernels
-      node_stage "f16: accuracy on stories260K" "$(left 60 30)" --f16-tensor-cores --stages w8a8-accuracy \
-        --accuracy-mode f16 --accuracy-model .carry/gpu/stories260k --hellaswag /tmp/hellaswag.jsonl ;;
-    logits-f16) node_stage "1B logits vs PyTorch fp32 + forward, f16 tensor cores" "$(left 120 30)" \
-      --f16-tensor-cores --f16 --stages logits,forward --torch-ref /tmp/llama1b-ref.bin ;;
-    accuracy-1b-f16) node_stage "f16: accuracy on the random 1B" "$(left 120 30)" --f16-tensor-cores \
-      --stages w8a8-accuracy --accuracy-mode f16 --accuracy-seqs 8 ;;
-    hellaswag-f16)
-      # HellaSwag with the model on the f16 tensor cores, against PyTorch fp32 per request.
-      cp .carry/gpu/data/tokenizer.json .carry/gpu/data/tokenizer_config.json \
-        .carry/gpu/data/special_tokens_map.json "$MODEL"/
-      xz -dc .carry/gpu/data/hellaswag_val_preprocessed.jsonl.xz >/tmp/hellaswag.jsonl
-      node_stage "HellaSwag eval, f16 tensor cores" "$(left 540 60)" --f16-tensor-cores --f16 --stages hellaswag \
-        --hellaswag /tmp/hellaswag.jsonl --eval-batch "${EVAL_BATCH:-32}" --pairs-out /tmp/hs-f16.json \
-        ${EVAL_LIMIT:+--eval-limit $EVAL_LIMIT} ${PROFILE:+--profile}
-      [ -f /tmp/hs-f16.json ] && timeout "$(left 120 10)" python3 tools/gpu/torch_hellaswag.py \
-        --model-dir "$MODEL" --pairs /tmp/hs-f16.json --json "$OUT/torch-hs-f16.json" \
-        --batch "${EVAL_BATCH:-32}" || echo "torch_hellaswag.py failed" ;;
-    logits-w8a8) node_stage "1B logits vs PyTorch fp32 + forward, W8A8" "$(left 120 30)" --int8-tensor-cores \
-      --w8a8 --stages logits,forward --torch-ref /tmp/llama1b-ref.bin ;;
-    accuracy-1b) node_stage "W8A8: accuracy on the random 1B" "$(left 120 30)" --int8-tensor-cores \
-      --stages w8a8-accuracy --accuracy-seqs 8 ;;
+      node_stage "$stage: subgroup-matrix kernels" "$(left 120 30)" $(cores $mode) --stages "$stage-kernels"
+      node_stage "$stage: accuracy on stories260K" "$(left 60 30)" $(cores $mode) --stages w8a8-accuracy \
+        --accuracy-mode $mode --accuracy-model .carry/gpu/stories260k --hellaswag /tmp/hellaswag.jsonl ;;
+    logits-w8a8 | logits-f16)
+      mode=${stage#logits-}
+      node_stage "1B logits vs PyTorch fp32 + forward, $mode" "$(left 120 30)" $(cores $mode) --$mode \
+        --stages logits,forward --torch-ref /tmp/llama1b-ref.bin ;;
+    accuracy-1b | accuracy-1b-f16)
+      mode=$([ "$stage" = accuracy-1b ] && echo w8a8 || echo f16)
+      node_stage "$mode: accuracy on the random 1B" "$(left 120 30)" $(cores $mode) --stages w8a8-accuracy \
+        --accuracy-mode $mode --accuracy-seqs 8 ;;
+    hellaswag-w8a8 | hellaswag-f16)
+      mode=${stage#hellaswag-}
+      hellaswag_run "HellaSwag eval, $mode" /tmp/hs-$mode.json torch-hs-$mode.json $(cores $mode) --$mode ;;
     torch-model)
       echo "== PyTorch: the model only (t=${SECONDS}s)"
       timeout "$(left 100 100)" python3 tools/gpu/torch_bench.py --model-dir "$MODEL" \
