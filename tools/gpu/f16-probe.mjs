@@ -10,12 +10,10 @@
 // once). Accuracy against float64 on sampled elements; TFLOP/s = 2·M·N·K / median time.
 // Raw WebGPU, no tfjs. On the GPU host after `source .gpu/gpu-env.sh`:
 //   node tools/gpu/f16-probe.mjs > $OUT/f16-probe.json       (PROBE_ROBUSTNESS=off adds disable_robustness)
-const webgpuUrl = process.env.WEBGPU_INDEX
-  ? new URL(`file://${process.env.WEBGPU_INDEX}`)
-  : new URL('../../.carry/gpu/node_modules/webgpu/index.js', import.meta.url);
+import { loadDawn, openDevice, probeHelpers, subgroupMatrixConfigs } from './_dawn-probe.mjs';
+
 const trace = (text) => console.error(`# ${text}`);
-const { create, globals } = await import(webgpuUrl.href);
-Object.assign(globalThis, globals);
+const create = await loadDawn();
 
 const report = { steps: [] };
 const log = (entry) => {
@@ -112,39 +110,16 @@ const data = new Map(shapes.map((shape) => [shape, makeData(shape)]));
 
 const toggles = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'];
 if (process.env.PROBE_ROBUSTNESS === 'off') toggles.push('disable_robustness');
-const gpu = create([
-  `enable-dawn-features=${toggles.join(',')}`,
-  'disable-dawn-features=timestamp_quantization',
-]);
-const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-report.toggles = toggles;
-report.configs = [...(adapter.info.subgroupMatrixConfigs ?? [])].map(
-  (c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`,
-);
-const wanted = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'];
-const device = await adapter.requestDevice({
-  requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
-  requiredLimits: {
-    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-    maxBufferSize: adapter.limits.maxBufferSize,
-    maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-  },
+const { adapter, device } = await openDevice(create, {
+  toggles,
+  disabled: ['timestamp_quantization'],
+  features: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'],
 });
+report.toggles = toggles;
+report.configs = subgroupMatrixConfigs(adapter);
 log({ configs: report.configs, features: [...device.features] });
 
-// Every Dawn object stays referenced: finalizers of dropped wrappers are a suspect of the crashes.
-const keep = [];
-async function compile(code) {
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code });
-  const pipeline = device.createComputePipeline({
-    layout: 'auto',
-    compute: { module, entryPoint: 'main' },
-  });
-  keep.push(module, pipeline);
-  const error = await device.popErrorScope();
-  return { pipeline: error ? undefined : pipeline, messages: error ? [error.message] : [] };
-}
+const { compile, buffer: createBuffer, readBack: readBytes, keep } = probeHelpers(device);
 
 // A workgroup of 4 subgroups computes a 128 × (32·TN) tile of C; subgroup s owns the 64 × (16·TN)
 // block at ((s / 2)·64, (s % 2)·16·TN) as 4 × TN accumulators of 16 × 16 (f32). Each K step
@@ -263,32 +238,9 @@ fn main(@builtin(workgroup_id) group : vec3<u32>, @builtin(local_invocation_inde
 }`;
 }
 
-function buffer(data, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC) {
-  const b = device.createBuffer({
-    size: Math.max(16, data.byteLength),
-    usage: usage | GPUBufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  new Uint8Array(b.getMappedRange()).set(
-    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-  );
-  b.unmap();
-  return b;
-}
-async function readBack(src, bytes) {
-  const staging = device.createBuffer({
-    size: bytes,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(src, 0, staging, 0, bytes);
-  device.queue.submit([encoder.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const copy = new Float32Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  keep.push(staging, encoder);
-  return copy;
-}
+const buffer = (data, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC) =>
+  createBuffer(data.byteLength, usage, data);
+const readBack = async (src, bytes) => new Float32Array((await readBytes(src, bytes)).buffer);
 
 const modes = (process.env.PROBE_MODES ?? 'f16,f16x3,f16x3t').split(',');
 const TN = Number(process.env.PROBE_TN ?? 4);

@@ -3,11 +3,9 @@
 // how fast a plain int8 subgroup-matrix GEMM runs (checked exactly against integer arithmetic on
 // the host). Raw WebGPU, no tfjs. Run on the GPU host after `source .gpu/gpu-env.sh`:
 //   node tools/gpu/int8-probe.mjs > $OUT/int8-probe.json
-const webgpuUrl = process.env.WEBGPU_INDEX
-  ? new URL(`file://${process.env.WEBGPU_INDEX}`)
-  : new URL('../../.carry/gpu/node_modules/webgpu/index.js', import.meta.url);
-const { create, globals } = await import(webgpuUrl.href);
-Object.assign(globalThis, globals);
+import { loadDawn, openDevice, probeHelpers } from './_dawn-probe.mjs';
+
+const create = await loadDawn();
 
 const report = { steps: [] };
 const log = (entry) => {
@@ -15,8 +13,10 @@ const log = (entry) => {
   console.error(JSON.stringify(entry));
 };
 
-const gpu = create(['enable-dawn-features=allow_unsafe_apis']);
-const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+const { adapter, device } = await openDevice(create, {
+  toggles: ['allow_unsafe_apis'],
+  features: ['subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'],
+});
 const info = adapter.info;
 report.adapter = {
   vendor: info.vendor,
@@ -34,36 +34,9 @@ report.adapter = {
   features: [...adapter.features],
 };
 log({ adapter: report.adapter });
-const wanted = ['subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'];
-const device = await adapter.requestDevice({
-  requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
-  requiredLimits: {
-    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-    maxBufferSize: adapter.limits.maxBufferSize,
-    maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-  },
-});
 device.addEventListener?.('uncapturederror', (e) => log({ uncaptured: String(e.error?.message) }));
 
-async function compile(code) {
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code });
-  const messages = (await module.getCompilationInfo()).messages.map(
-    (m) => `${m.type}: ${m.message}`,
-  );
-  let pipeline;
-  try {
-    pipeline = device.createComputePipeline({
-      layout: 'auto',
-      compute: { module, entryPoint: 'main' },
-    });
-  } catch (error) {
-    messages.push(`pipeline: ${error}`);
-  }
-  const error = await device.popErrorScope();
-  if (error) messages.push(`scope: ${error.message}`);
-  return { pipeline: error ? undefined : pipeline, messages };
-}
+const { compile, buffer, readBack } = probeHelpers(device);
 
 const header =
   'enable chromium_experimental_subgroup_matrix;\ndiagnostic(off, chromium_experimental.subgroup_matrix_uniformity);\n';
@@ -97,32 +70,7 @@ fn main() {
 }`;
 }
 
-function buffer(bytes, usage, data) {
-  const b = device.createBuffer({ size: bytes, usage, mappedAtCreation: data !== undefined });
-  if (data !== undefined) {
-    new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
-    b.unmap();
-  }
-  return b;
-}
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
-async function readBack(src, bytes) {
-  console.error(`readBack ${bytes}`);
-  const staging = device.createBuffer({
-    size: bytes,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(src, 0, staging, 0, bytes);
-  device.queue.submit([encoder.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  console.error('mapped');
-  const copy = new Uint8Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  staging.destroy();
-  return copy;
-}
 
 let spelling;
 let offsetUnit;
