@@ -11,11 +11,10 @@ The exponent comes from the float32 bits of absmax, as the WGSL does.
   python3 tools/reference/f16_rows_np.py test-fixtures/lora/f16_rows.json
 """
 
-import json
-import platform
 import sys
 
 import numpy as np
+from _row_fixture import row_case, write_fixture
 
 
 def row_scale(absmax: np.ndarray) -> np.ndarray:
@@ -47,30 +46,19 @@ def main(out_path: str) -> None:
         output = sums * row_scale(xs)[:, None].astype(np.float64) * row_scale(ws)[None, :].astype(np.float64)
         exact = x.astype(np.float64) @ w.astype(np.float64).T
         abs_sum = np.abs(x.astype(np.float64)) @ np.abs(w.astype(np.float64)).T
-        cases.append({
-            "name": name,
-            "rows": rows,
-            "out": out,
-            "k": k,
-            "x": x.flatten().tolist(),
-            "w": w.flatten().tolist(),
-            "xHalfBits": xh.view(np.uint16).flatten().tolist(),
-            "xAbsmax": xs.tolist(),
-            "wHalfBits": wh.view(np.uint16).flatten().tolist(),
-            "wAbsmax": ws.tolist(),
-            "output": output.flatten().tolist(),
-            "exact": exact.flatten().tolist(),
-            "absSum": abs_sum.flatten().tolist(),
-        })
-    with open(out_path, "w") as f:
-        json.dump({
-            "generator": "tools/reference/f16_rows_np.py",
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "cases": cases,
-        }, f)
-        f.write("\n")
-
+        cases.append(row_case(
+            name, x, w, xs, ws, output,
+            xHalfBits=xh.view(np.uint16).flatten().tolist(),
+            wHalfBits=wh.view(np.uint16).flatten().tolist(),
+            exact=exact.flatten().tolist(),
+            absSum=abs_sum.flatten().tolist(),
+        ))
+    write_fixture(
+        out_path,
+        "tools/reference/f16_rows_np.py",
+        "rows scaled by 2^(14 - floor(log2 absmax)) and rounded to float16 by numpy (nearest even); float64 sums",
+        cases,
+    )
 
 if __name__ == "__main__":
     main(sys.argv[1])

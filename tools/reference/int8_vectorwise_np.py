@@ -16,11 +16,10 @@ f32(sum) · (absmax_x · absmax_w · f32(1/127²)).
   python3 tools/reference/int8_vectorwise_np.py test-fixtures/lora/int8_vectorwise.json
 """
 
-import json
-import platform
 import sys
 
 import numpy as np
+from _row_fixture import row_case, write_fixture
 
 
 def quantize_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,28 +41,16 @@ def main(out_path: str) -> None:
         sums = xq.astype(np.int64) @ wq.astype(np.int64).T
         scale = (xs[:, None] * ws[None, :]).astype(np.float32) * np.float32(1.0 / 16129.0)
         output = sums.astype(np.float32) * scale.astype(np.float32)
-        cases.append({
-            "name": name,
-            "rows": rows,
-            "out": out,
-            "k": k,
-            "x": x.flatten().tolist(),
-            "w": w.flatten().tolist(),
-            "xCodes": xq.flatten().tolist(),
-            "xAbsmax": xs.tolist(),
-            "wCodes": wq.flatten().tolist(),
-            "wAbsmax": ws.tolist(),
-            "sums": sums.flatten().tolist(),
-            "output": output.astype(np.float32).flatten().tolist(),
-        })
-    with open(out_path, "w") as f:
-        json.dump({
-            "generator": "tools/reference/int8_vectorwise_np.py",
-            "reference": "bitsandbytes default backend int8_vectorwise_quant (threshold 0), replayed in numpy float32",
-            "versions": {"numpy": np.__version__, "python": platform.python_version()},
-            "cases": cases,
-        }, f)
-
+        cases.append(row_case(
+            name, x, w, xs, ws, output.astype(np.float32),
+            xCodes=xq.flatten().tolist(), wCodes=wq.flatten().tolist(), sums=sums.flatten().tolist(),
+        ))
+    write_fixture(
+        out_path,
+        "tools/reference/int8_vectorwise_np.py",
+        "bitsandbytes default backend int8_vectorwise_quant (threshold 0), replayed in numpy float32",
+        cases,
+    )
 
 if __name__ == "__main__":
     main(sys.argv[1])
