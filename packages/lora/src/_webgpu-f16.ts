@@ -29,7 +29,7 @@ export const F16_ROW_TILE = 128;
 /** Weight rows (output columns) are padded to this (the product's workgroup tile width). */
 export const F16_COLUMN_TILE = 64;
 /** K is padded to this many values (the product's K step through workgroup memory). */
-export const F16_K_TILE = 32;
+const F16_K_TILE = 32;
 const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
 
 /**
@@ -45,7 +45,7 @@ export type F16Rows = PackedRows;
  * subgroups of 32, and an f16 × f16 → f32 M16 N16 K16 configuration (NVIDIA through Vulkan, with
  * Dawn's `vulkan_enable_f16_on_nvidia` toggle).
  */
-export function f16MatMulUnsupportedReason(): string | undefined {
+function f16MatMulUnsupportedReason(): string | undefined {
   return subgroupMatrixUnsupportedReason(['shader-f16', SUBGROUP_MATRIX_FEATURE, 'subgroups'], {
     componentType: 'f16',
     resultComponentType: 'f32',

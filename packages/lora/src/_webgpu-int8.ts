@@ -19,14 +19,14 @@ import {
 // (M16 N16 K32 on NVIDIA). y[m, n] = acc[m, n] · (absmax_x[m] · absmax_w[n] / 127²).
 
 /** Name of the int8 subgroup-matrix product (webgpu only). */
-export const INT8_MATMUL_KERNEL = 'QloraInt8MatMul';
+const INT8_MATMUL_KERNEL = 'QloraInt8MatMul';
 const ROW_ABSMAX_KERNEL = 'QloraRowAbsmax';
 const PACK_INT8_KERNEL = 'QloraPackInt8';
 
 /** Rows of activations are padded to this (the product's workgroup tile height). */
 export const INT8_ROW_TILE = 128;
 /** K is padded to this many int8 values (the product's K step through workgroup memory). */
-export const INT8_K_TILE = 64;
+const INT8_K_TILE = 64;
 const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
 
 /**

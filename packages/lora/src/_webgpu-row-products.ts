@@ -19,7 +19,7 @@ export interface PackedRows {
   readonly kWords: number;
 }
 
-export function roundUp(value: number, multiple: number): number {
+function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
 }
 
@@ -40,7 +40,7 @@ export interface WebgpuDeviceLike {
   createShaderModule(descriptor: { code: string; label?: string }): unknown;
 }
 
-export function webgpuDevice(): WebgpuDeviceLike | undefined {
+function webgpuDevice(): WebgpuDeviceLike | undefined {
   if (tf.getBackend() !== 'webgpu') return undefined;
   return (tf.backend() as unknown as { device?: WebgpuDeviceLike }).device;
 }
