@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useF16BaseProducts } from './_f16-base';
 import { type F16FixtureCase, oneLayerModel, rowProductFixture, unpackRows } from './_test-helpers';
-import { f16MatMul, f16MatMulSource, packRowsF16, supportsF16MatMul } from './_webgpu-f16';
+import { f16MatMul, packRowsF16, supportsF16MatMul } from './_webgpu-f16';
 import { hasWebgpu } from './_webgpu-probe';
 import { DenseLinear } from './dense-linear';
 import { LoraError } from './errors';
@@ -110,28 +110,4 @@ describe.skipIf(!webgpu)('f16 row packing on the webgpu backend', () => {
       }
     },
   );
-});
-
-describe('the f16 product source', () => {
-  it('enables f16 and subgroup matrices first and follows tfjs binding order', () => {
-    const source = f16MatMulSource(2048, 1024);
-    expect(source.split('\n').slice(0, 4)).toEqual([
-      'enable f16;',
-      'enable subgroups;',
-      'enable chromium_experimental_subgroup_matrix;',
-      'diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);',
-    ]);
-    const bindings = [...source.matchAll(/@binding\((\d)\) var<(\w+)(?:, (\w+))?> (\w+)/g)].map(
-      (m) => [Number(m[1]), m[4]],
-    );
-    expect(bindings).toEqual([
-      [0, 'result'],
-      [1, 'xh'],
-      [2, 'wh'],
-      [3, 'ax'],
-      [4, 'aw'],
-      [5, 'uniforms'],
-    ]);
-    expect(source).toContain('subgroup_matrix_result<f32, 16, 16>');
-  });
 });

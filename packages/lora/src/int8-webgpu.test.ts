@@ -10,7 +10,7 @@ import {
   rowProductFixture,
   unpackRows,
 } from './_test-helpers';
-import { int8MatMul, int8MatMulSource, quantizeRowsInt8, supportsInt8MatMul } from './_webgpu-int8';
+import { int8MatMul, quantizeRowsInt8, supportsInt8MatMul } from './_webgpu-int8';
 import { hasWebgpu } from './_webgpu-probe';
 import { installRawShaderHook, rawWgslProgramCode } from './_webgpu-row-products';
 import { DenseLinear } from './dense-linear';
@@ -99,27 +99,5 @@ describe('raw WGSL programs (the int8 product enters tfjs this way)', () => {
     expect(() =>
       device.createShaderModule({ code: '// @qlora/raw-wgsl never_registered\n' }),
     ).toThrow("raw WGSL program: expected a registered source, got 'never_registered'");
-  });
-
-  it('give the int8 product its enables first and tfjs binding order', () => {
-    const source = int8MatMulSource(2048, 512, 4);
-    expect(source.split('\n').slice(0, 3)).toEqual([
-      'enable subgroups;',
-      'enable chromium_experimental_subgroup_matrix;',
-      'diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);',
-    ]);
-    const bindings = [...source.matchAll(/@binding\((\d)\) var<(\w+)(?:, (\w+))?> (\w+)/g)].map(
-      (m) => [Number(m[1]), m[4]],
-    );
-    // tfjs binds the output first, then the inputs in variableNames order, then its uniforms.
-    expect(bindings).toEqual([
-      [0, 'result'],
-      [1, 'xq'],
-      [2, 'wq'],
-      [3, 'ax'],
-      [4, 'aw'],
-      [5, 'uniforms'],
-    ]);
-    expect(source).toContain('fn _start(');
   });
 });

@@ -1,6 +1,8 @@
 // The support check shared by the int8 and f16 tensor-core products, on described devices (no
 // GPU needed): what a device must offer, and how a missing configuration is reported.
 import { describe, expect, it } from 'vitest';
+import { f16MatMulSource } from './_webgpu-f16';
+import { int8MatMulSource } from './_webgpu-int8';
 import {
   type SubgroupMatrixConfigLike,
   subgroupMatrixUnsupportedReason,
@@ -66,4 +68,48 @@ describe('subgroupMatrixUnsupportedReason', () => {
       'no f16→f32 16×16×16 subgroup-matrix configuration (offered: i8→i32 16×16×32, f16→f16 16×16×16)',
     );
   });
+});
+
+describe('the raw product sources', () => {
+  for (const { name, source, enables, x, w, result } of [
+    {
+      name: 'int8',
+      source: int8MatMulSource(2048, 512, 4),
+      enables: [],
+      x: 'xq',
+      w: 'wq',
+      result: 'i32',
+    },
+    {
+      name: 'f16',
+      source: f16MatMulSource(2048, 1024),
+      enables: ['enable f16;'],
+      x: 'xh',
+      w: 'wh',
+      result: 'f32',
+    },
+  ]) {
+    it(`${name}: enables first, tfjs binding order, entry _start`, () => {
+      expect(source.split('\n').slice(0, enables.length + 3)).toEqual([
+        ...enables,
+        'enable subgroups;',
+        'enable chromium_experimental_subgroup_matrix;',
+        'diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);',
+      ]);
+      const bindings = [...source.matchAll(/@binding\((\d)\) var<(\w+)(?:, (\w+))?> (\w+)/g)].map(
+        (m) => [Number(m[1]), m[4]],
+      );
+      // tfjs binds the output first, then the inputs in variableNames order, then its uniforms.
+      expect(bindings).toEqual([
+        [0, 'result'],
+        [1, x],
+        [2, w],
+        [3, 'ax'],
+        [4, 'aw'],
+        [5, 'uniforms'],
+      ]);
+      expect(source).toContain('fn _start(');
+      expect(source).toContain(`subgroup_matrix_result<${result}, 16, 16>`);
+    });
+  }
 });
